@@ -1,0 +1,112 @@
+"""SavedModel export in TF Serving's base-path layout.
+
+``saved_models/<name>/<version>/`` with integer versions, a ``serving_default``
+signature with a ``None`` batch dimension, and the class names beside it in
+``<version>/assets.extra/`` (the folder TF Serving reserves for extra files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+CLASS_NAMES_FILE = "class_names.json"
+METADATA_FILE = "kerasmer.json"
+
+
+def next_version(base_path: str | os.PathLike) -> int:
+    """The next free integer version under ``base_path`` (1 when none exists)."""
+    base = Path(base_path)
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version: int | None = None, *,
+                       class_names=None, metadata: dict | None = None, overwrite: bool = False) -> Path:
+    """Export ``model`` as a SavedModel that TF Serving can load.
+
+    Args:
+        model: a single-input Keras model.
+        base_path: the model's base path, e.g. ``"saved_models/learnet"``.
+        version: integer version; defaults to the next free one.
+        class_names: names of the output classes, stored in
+            ``assets.extra/class_names.json``; their number must match the output.
+        metadata: extra JSON-serialisable facts stored in ``assets.extra/kerasmer.json``
+            (the model name and input shape are added automatically).
+        overwrite: replace an existing version instead of raising.
+
+    Returns:
+        The path of the written version directory.
+
+    Raises:
+        ValueError: bad version, class-name count, or an existing version
+            without ``overwrite``.
+
+    The write is atomic: the SavedModel is written to a temporary directory
+    beside the target and renamed into place, so TF Serving never sees a
+    half-written version.
+
+    Example:
+        >>> export_saved_model(model, "saved_models/learnet", class_names=["neg", "pos", "sur"])  # doctest: +SKIP
+        PosixPath('saved_models/learnet/1')
+    """
+    base = Path(base_path)
+    if version is None:
+        version = next_version(base)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ValueError(f"export_saved_model: version must be a non-negative int, got {version!r}")
+    if len(model.inputs) != 1:
+        raise ValueError(f"export_saved_model: expected a single-input model, {model.name} has {len(model.inputs)}")
+    num_outputs = model.outputs[0].shape[-1]
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if len(class_names) != num_outputs:
+            raise ValueError(f"export_saved_model: {len(class_names)} class_names given but {model.name} "
+                             f"outputs {num_outputs} classes")
+    target = base / str(version)
+    if target.exists() and not overwrite:
+        raise ValueError(f"export_saved_model: {target} already exists (pass overwrite=True or another version)")
+    base.mkdir(parents=True, exist_ok=True)
+
+    inp = model.inputs[0]
+    input_name = inp.name.split(":")[0] if getattr(inp, "name", None) else "inputs"
+    spec = tf.TensorSpec((None,) + tuple(inp.shape[1:]), tf.float32, name=input_name)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(x):
+        return {"probabilities": tf.cast(model(x, training=False), tf.float32)}
+
+    archive.add_endpoint("serve", serve, input_signature=[spec])
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    try:
+        archive.write_out(str(tmp / "model"), verbose=False)
+        extra = tmp / "model" / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        meta = {"model": model.name, "input_name": input_name, "input_shape": list(spec.shape.as_list()[1:]),
+                "num_classes": int(num_outputs), "keras_version": keras.__version__, "tf_version": tf.__version__}
+        meta.update(metadata or {})
+        if class_names is not None:
+            (extra / CLASS_NAMES_FILE).write_text(json.dumps(class_names, indent=2))
+            meta["class_names"] = class_names
+        (extra / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp / "model", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_class_names(version_dir: str | os.PathLike) -> list[str] | None:
+    """Class names stored beside an exported version, or None if none were stored."""
+    path = Path(version_dir) / "assets.extra" / CLASS_NAMES_FILE
+    return json.loads(path.read_text()) if path.exists() else None

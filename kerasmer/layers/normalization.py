@@ -1,0 +1,72 @@
+"""Normalization layers written with keras.ops (backend-portable)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="kerasmer")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Cross-channel local response normalization with a learnable affine.
+
+    ``b_c = a_c / (k + alpha * sum_{c' in [c-r, c+r]} a_{c'}^2) ** beta`` as in
+    AlexNet (Krizhevsky et al., 2012), followed by ``y = gamma * b + beta_shift``
+    per channel.  The affine pair is LEARNet's learnable (mu, nu) of eq. (9),
+    which makes the layer's parameter count 2·C (256 + 256 in Table I).
+
+    Args:
+        depth_radius: half-width r of the channel window.
+        bias: k.
+        alpha: alpha (scaled per element of the window, as in TF's LRN).
+        beta: exponent.
+        scale: learn the per-channel gamma/shift affine (eq. 9).
+
+    Example:
+        >>> y = LocalResponseNormalization(name="lrn")(x)  # doctest: +SKIP
+
+    Reference: Verma et al., "LEARNet: Dynamic Imaging Network for Micro
+    Expression Recognition", IEEE TIP 2020, §III-B.
+    """
+
+    def __init__(self, depth_radius: int = 2, bias: float = 1.0, alpha: float = 1e-4, beta: float = 0.75,
+                 scale: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.scale = bool(scale)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name}: the channel axis of the input must be known, got {input_shape}")
+        if self.scale:
+            self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+            self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros")
+
+    def call(self, x):
+        r = self.depth_radius
+        sq = ops.square(x)
+        # Sum of squares over a window of 2r+1 channels: pad the channel axis and
+        # add shifted copies (no backend-specific LRN op needed).
+        pad = [[0, 0]] * (len(x.shape) - 1) + [[r, r]]
+        padded = ops.pad(sq, pad)
+        channels = x.shape[-1]
+        window = padded[..., 0:channels]
+        for i in range(1, 2 * r + 1):
+            window = window + padded[..., i:i + channels]
+        y = x / ops.power(self.bias + self.alpha * window, self.beta)
+        if self.scale:
+            y = y * ops.cast(self.gamma, y.dtype) + ops.cast(self.shift, y.dtype)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta,
+                      scale=self.scale)
+        return config

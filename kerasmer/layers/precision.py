@@ -1,0 +1,60 @@
+"""Per-layer dtype guard for a oneDNN bfloat16 kernel bug.
+
+oneDNN's bfloat16 ``Conv3DBackpropFilter`` returns wrong (partly NaN) weight
+gradients when the input's temporal depth is smaller than the kernel's depth
+(measured with TF 2.21 / oneDNN 3.7; see ``docs/benchmarks.md`` and the
+reproducer in ``tests/layers/test_bf16_guard.py``).  Model builders create every
+Conv3D through :func:`conv3d`, which gives such a layer a float32 dtype policy
+when the global policy computes in bfloat16.  The choice is made from static
+shapes when the model is built, so it costs nothing at run time.
+"""
+
+from __future__ import annotations
+
+import keras
+
+
+def _as_tuple(value, n: int) -> tuple:
+    if isinstance(value, int):
+        return (value,) * n
+    return tuple(value)
+
+
+def needs_float32_conv3d(input_depth: int | None, kernel_depth: int) -> bool:
+    """Whether a Conv3D must compute in float32 under the current global policy.
+
+    Args:
+        input_depth: the temporal (first spatial) size of the input, or None if unknown.
+        kernel_depth: the kernel's temporal size.
+
+    Returns:
+        True when the global dtype policy computes in bfloat16 and the input depth
+        is smaller than the kernel depth (or unknown, to be safe).
+    """
+    policy = keras.config.dtype_policy()
+    if policy.compute_dtype != "bfloat16":
+        return False
+    return input_depth is None or int(input_depth) < int(kernel_depth)
+
+
+def conv3d(x, filters, kernel_size, *, strides=1, padding="same", name=None, **kwargs):
+    """Apply a ``keras.layers.Conv3D`` to ``x``, guarded against the bf16 bug.
+
+    Args:
+        x: a channels-last 5-D tensor (batch, T, H, W, C).
+        filters, kernel_size, strides, padding: as for ``keras.layers.Conv3D``.
+        name: layer name.
+        **kwargs: passed to ``keras.layers.Conv3D``.
+
+    Returns:
+        The layer's output tensor.  Under ``mixed_bfloat16`` the layer computes
+        in float32 if ``x``'s temporal depth is smaller than the kernel depth.
+
+    Example:
+        >>> y = conv3d(x, 64, 3, name="stage4_block1_conv1")  # doctest: +SKIP
+    """
+    kernel = _as_tuple(kernel_size, 3)
+    if needs_float32_conv3d(x.shape[1], kernel[0]) and "dtype" not in kwargs:
+        kwargs["dtype"] = "float32"
+    layer = keras.layers.Conv3D(filters, kernel, strides=strides, padding=padding, name=name, **kwargs)
+    return layer(x)

@@ -1,0 +1,19 @@
+"""Model registry and every registered architecture family.
+
+Importing this package registers all models: every module in this folder other
+than the registry's own helpers is imported, so adding a model family means
+writing one file that uses ``@register_model``.
+"""
+
+import importlib
+import pkgutil
+
+from kerasmer.models.registry import ModelInfo, build_model, list_models, model_info, register_model
+
+_NOT_FAMILIES = {"registry", "common"}
+
+for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _mod.name not in _NOT_FAMILIES and not _mod.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_mod.name}")
+
+__all__ = ["ModelInfo", "build_model", "list_models", "model_info", "register_model"]
