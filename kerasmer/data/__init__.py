@@ -1,0 +1,24 @@
+"""Datasets, the synthetic micro-expression set, dynamic images and the tf.data pipeline.
+
+Example:
+    >>> from kerasmer.data import make_synthetic, read_dataset, make_dataset  # doctest: +SKIP
+    >>> df = read_dataset("casme2", make_synthetic("/tmp/kerasmer_syn"))  # doctest: +SKIP
+    >>> ds = make_dataset(df, modality="dynamic_image", input_shape=(112, 112, 3),
+    ...                   class_names=["negative", "positive", "surprise"], training=True)  # doctest: +SKIP
+"""
+
+from kerasmer.data.dynamic_image import dynamic_image, rank_pooling_coefficients
+from kerasmer.data.pipeline import (
+    INPUT_BUILDERS, build_input, clear_input_cache, fit_normalization, load_clip, make_dataset,
+    register_input_builder, sample_frame_numbers,
+)
+from kerasmer.data.readers import list_datasets, read_dataset, register_reader
+from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
+from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
+
+__all__ = [
+    "AnnotationError", "COLUMNS", "EXPRESSION_AUS", "EXTRA_COLUMNS", "INPUT_BUILDERS", "build_input",
+    "clear_input_cache", "dynamic_image", "fit_normalization", "list_datasets", "load_clip", "make_dataset",
+    "make_synthetic", "rank_pooling_coefficients", "read_dataset", "register_input_builder",
+    "register_reader", "sample_frame_numbers",
+]

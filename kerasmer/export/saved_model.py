@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 CLASS_NAMES_FILE = "class_names.json"
@@ -28,7 +29,8 @@ def next_version(base_path: str | os.PathLike) -> int:
 
 
 def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version: int | None = None, *,
-                       class_names=None, metadata: dict | None = None, overwrite: bool = False) -> Path:
+                       class_names=None, normalization=None, metadata: dict | None = None,
+                       overwrite: bool = False) -> Path:
     """Export ``model`` as a SavedModel that TF Serving can load.
 
     Args:
@@ -37,6 +39,8 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         version: integer version; defaults to the next free one.
         class_names: names of the output classes, stored in
             ``assets.extra/class_names.json``; their number must match the output.
+        normalization: optional ``(mean, std)`` per-channel arrays applied inside the
+            serving function, so clients send raw (un-normalized) inputs.
         metadata: extra JSON-serialisable facts stored in ``assets.extra/kerasmer.json``
             (the model name and input shape are added automatically).
         overwrite: replace an existing version instead of raising.
@@ -81,7 +85,15 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
     archive = keras.export.ExportArchive()
     archive.track(model)
 
+    if normalization is not None:
+        mean = tf.constant(np.asarray(normalization[0], dtype="float32"))
+        std = tf.constant(np.asarray(normalization[1], dtype="float32"))
+    else:
+        mean = std = None
+
     def serve(x):
+        if mean is not None:
+            x = (x - mean) / std
         return {"probabilities": tf.cast(model(x, training=False), tf.float32)}
 
     archive.add_endpoint("serve", serve, input_signature=[spec])
@@ -93,6 +105,9 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         extra.mkdir(exist_ok=True)
         meta = {"model": model.name, "input_name": input_name, "input_shape": list(spec.shape.as_list()[1:]),
                 "num_classes": int(num_outputs), "keras_version": keras.__version__, "tf_version": tf.__version__}
+        if normalization is not None:
+            meta["normalization"] = {"mean": np.asarray(normalization[0]).tolist(),
+                                     "std": np.asarray(normalization[1]).tolist(), "applied_in_graph": True}
         meta.update(metadata or {})
         if class_names is not None:
             (extra / CLASS_NAMES_FILE).write_text(json.dumps(class_names, indent=2))

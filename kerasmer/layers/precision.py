@@ -11,7 +11,19 @@ shapes when the model is built, so it costs nothing at run time.
 
 from __future__ import annotations
 
+import os
+
 import keras
+
+# Debugging aid: set KERASMER_DISABLE_BF16_GUARD=1 to build models without the
+# guard (to reproduce the bug, or to check whether a new TensorFlow still needs
+# it).  Read at build time, so it can be toggled between model builds.
+DISABLE_ENV = "KERASMER_DISABLE_BF16_GUARD"
+
+
+def guard_enabled() -> bool:
+    """Whether the guard is active (False when ``KERASMER_DISABLE_BF16_GUARD`` is set to 1/true/yes)."""
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("1", "true", "yes")
 
 
 def _as_tuple(value, n: int) -> tuple:
@@ -32,6 +44,8 @@ def needs_float32_conv3d(input_depth: int | None, kernel_depth: int) -> bool:
         is smaller than the kernel depth (or unknown, to be safe).
     """
     policy = keras.config.dtype_policy()
+    if not guard_enabled():
+        return False
     if policy.compute_dtype != "bfloat16":
         return False
     return input_depth is None or int(input_depth) < int(kernel_depth)

@@ -1,0 +1,313 @@
+"""Known errors in the official MER annotations, and their documented corrections.
+
+The official spreadsheets contain a few known errors: apex frames that are not
+annotated (CASME II writes ``/``, SAMM ``-1``), offsets before the apex, onsets
+mistyped.  Rather than patch them silently in each reader, every correction is
+one row of a table kept in the package (``kerasmer/data/annotation_fixes.csv``),
+with the reason and the source, and each correction applied is logged on the
+``kerasmer.data`` logger (level INFO) and recorded in the returned DataFrame
+(column ``fixes`` and ``df.attrs["fixes_applied"]``).
+
+Table columns:
+
+======== ====================================================================
+dataset  reader name (``"samm"``)
+file     glob pattern of the annotation file's name (``SAMM*Micro_FACS*.xls*``)
+row      1-based spreadsheet row, ``*`` for every row, or empty
+subject  subject id as the reader returns it (with ``clip``), or empty
+clip     clip / video id as in the spreadsheet's file-name column, or empty
+field    ``onset``, ``apex`` or ``offset``
+when     the guard: ``missing`` (blank, ``/``, negative), ``invalid`` (the
+         row's onset <= apex <= offset order fails, or a frame cell is
+         missing) or ``is:<value>`` (the cell holds exactly that value)
+value    the corrected frame number, or ``onset``/``apex``/``offset`` to copy
+         that field of the same row
+reason   why (shown in the log)
+source   where the correction comes from
+======== ====================================================================
+
+A fix whose guard does not hold is not applied, so an entry keyed by row number
+never touches a row of a later, already corrected release of a file.  All
+``invalid`` fixes of one row are applied together, and only if the row is
+invalid once the row's other fixes are applied.
+
+Rows still invalid after the fixes make the reader raise (default) or, with
+``errors="drop"``, are left out with a warning each and a count (see
+:class:`RowErrors`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from kerasmer.data.readers._common import handle_row_error, is_missing, parse_frame
+from kerasmer.data.schema import AnnotationError
+
+logger = logging.getLogger("kerasmer.data")
+
+FIXES_FILE = Path(__file__).with_name("annotation_fixes.csv")
+FIX_COLUMNS = ("dataset", "file", "row", "subject", "clip", "field", "when", "value", "reason", "source")
+FIELDS = ("onset", "apex", "offset")
+
+
+def load_fixes(source=None) -> pd.DataFrame:
+    """Load and check a table of annotation fixes.
+
+    Args:
+        source: ``None`` for the table shipped in the package, a CSV path, or a
+            DataFrame with the columns listed in this module's docstring.
+
+    Returns:
+        The table, all cells as stripped strings.
+
+    Raises:
+        ValueError: a missing column or a malformed entry (names the entry).
+
+    Example:
+        >>> fixes = load_fixes()
+        >>> sorted(set(fixes["dataset"]))[:2]
+        ['casme2', 'casme3']
+    """
+    if source is None:
+        source = FIXES_FILE
+    table = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source, dtype=str, keep_default_na=False)
+    missing = [c for c in FIX_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"fix table {source if not isinstance(source, pd.DataFrame) else ''}: missing column(s) {missing}")
+    table = table[list(FIX_COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
+    for i, fix in table.iterrows():
+        where = f"fix table entry {i + 1} ({fix['dataset']} row {fix['row'] or '-'} {fix['field']})"
+        if fix["field"] not in FIELDS:
+            raise ValueError(f"{where}: field must be one of {FIELDS}")
+        if not (fix["when"] in ("missing", "invalid") or fix["when"].startswith("is:")):
+            raise ValueError(f"{where}: when must be 'missing', 'invalid' or 'is:<value>'")
+        if not (fix["value"].isdigit() or fix["value"] in FIELDS):
+            raise ValueError(f"{where}: value must be a frame number or one of {FIELDS}")
+        if fix["row"] not in ("", "*") and not fix["row"].isdigit():
+            raise ValueError(f"{where}: row must be a spreadsheet row number, '*' or empty")
+        if fix["row"] == "" and not (fix["subject"] and fix["clip"]):
+            raise ValueError(f"{where}: give a row, or a subject and a clip")
+    return table.reset_index(drop=True)
+
+
+def _frame_or_none(value):
+    # Guards look at cells leniently: anything not a frame number is "missing".
+    if is_missing(value):
+        return None
+    try:
+        num = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(num) if num >= 0 and num.is_integer() else None
+
+
+def _row_invalid(rec, columns) -> bool:
+    onset, apex, offset = (_frame_or_none(rec[columns[f]]) for f in FIELDS)
+    if onset is None or offset is None or onset > offset:
+        return True
+    return apex is not None and not onset <= apex <= offset
+
+
+def _cell_is(value, expected: str) -> bool:
+    if _frame_or_none(value) is not None and expected.lstrip("-").isdigit():
+        return _frame_or_none(value) == int(expected)
+    try:
+        if float(value) == float(expected):
+            return True
+    except (TypeError, ValueError):
+        pass
+    return str(value).strip().casefold() == expected.casefold()
+
+
+def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident=None,
+                fixes=True) -> tuple[pd.DataFrame, list[dict]]:
+    """Apply the fix table to an annotation table before its rows are parsed.
+
+    Args:
+        table: the annotation table indexed by 1-based spreadsheet row (as
+            returned by ``read_xlsx``).
+        dataset: reader name; only entries of this dataset are used.
+        file: the annotation file; entries whose ``file`` pattern does not match
+            its name are skipped.
+        columns: schema field -> column of ``table`` for ``onset``, ``apex`` and
+            ``offset``.
+        ident: ``fn(record) -> (subject, clip)`` giving the ids the table's
+            ``subject``/``clip`` columns are compared with; entries keyed by
+            subject and clip are skipped if not given.
+        fixes: ``True`` for the packaged table, ``False``/``None`` for none, or a
+            table (path or DataFrame) as accepted by :func:`load_fixes`.
+
+    Returns:
+        ``(fixed_table, applied)``: a corrected copy of ``table``, and one dict
+        per correction (``row``, ``subject``, ``clip``, ``field``, ``old``,
+        ``new``, ``reason``, ``source``).  A column ``fixes`` is added to the
+        copy describing the corrections of each row (``""`` if none).
+
+    Example:
+        >>> t = pd.DataFrame({"On": [10], "Ap": ["/"], "Off": [20]}, index=[2])
+        >>> fx = pd.DataFrame([dict(dataset="x", file="*", row="2", subject="", clip="", field="apex",
+        ...                        when="missing", value="15", reason="r", source="s")])
+        >>> fixed, applied = apply_fixes(t, dataset="x", file="a.xlsx",
+        ...                              columns={"onset": "On", "apex": "Ap", "offset": "Off"}, fixes=fx)
+        >>> int(fixed.loc[2, "Ap"]), applied[0]["old"]
+        (15, '/')
+    """
+    table = table.copy()
+    table["fixes"] = ""
+    if fixes is False or fixes is None:
+        return table, []
+    entries = load_fixes(None if fixes is True else fixes)
+    name = Path(file).name
+    entries = entries[(entries["dataset"] == dataset)
+                      & entries["file"].map(lambda pat: fnmatch.fnmatch(name.casefold(), pat.casefold()))]
+    if entries.empty:
+        return table, []
+    ids = {idx: ident(rec) for idx, rec in table.iterrows()} if ident is not None else {}
+
+    # Candidate (row index, entry) pairs.
+    per_row: dict = {}
+    for _, fix in entries.iterrows():
+        if fix["row"] == "*":
+            targets = list(table.index)
+        elif fix["row"]:
+            targets = [int(fix["row"])] if int(fix["row"]) in table.index else []
+        else:
+            targets = list(table.index)
+        if fix["subject"] or fix["clip"]:
+            targets = [i for i in targets if i in ids and ids[i] == (fix["subject"], fix["clip"])]
+        for idx in targets:
+            per_row.setdefault(idx, []).append(fix)
+
+    applied = []
+    for idx, row_fixes in per_row.items():
+        original = table.loc[idx].copy()
+
+        def value_of(fix, _orig=original):
+            return int(fix["value"]) if fix["value"].isdigit() else _frame_or_none(_orig[columns[fix["value"]]])
+
+        chosen = []
+        for fix in row_fixes:
+            cell = original[columns[fix["field"]]]
+            if fix["when"] == "missing" and _frame_or_none(cell) is None:
+                chosen.append(fix)
+            elif fix["when"].startswith("is:") and _cell_is(cell, fix["when"][3:]):
+                chosen.append(fix)
+        trial = original.copy()
+        for fix in chosen:
+            trial[columns[fix["field"]]] = value_of(fix)
+        invalid_fixes = [f for f in row_fixes if f["when"] == "invalid"]
+        if invalid_fixes and (_row_invalid(original, columns) or _row_invalid(trial, columns)):
+            chosen += invalid_fixes
+        notes = []
+        for fix in chosen:
+            col = columns[fix["field"]]
+            old, new = original[col], value_of(fix)
+            if new is None:  # copying a field that is itself missing fixes nothing
+                continue
+            table.at[idx, col] = new
+            subject, clip = ids.get(idx, ("", ""))
+            record = {"dataset": dataset, "file": str(file), "row": int(idx), "subject": subject, "clip": clip,
+                      "field": fix["field"], "old": old, "new": new, "reason": fix["reason"],
+                      "source": fix["source"]}
+            applied.append(record)
+            notes.append(f"{fix['field']} {old!r}->{new}")
+            logger.info("[%s] fixed %s row %s%s: %s %r -> %s (%s; source: %s)", dataset, name, idx,
+                        f" ({subject}/{clip})" if subject or clip else "", fix["field"], old, new,
+                        fix["reason"], fix["source"])
+        table.at[idx, "fixes"] = "; ".join(notes)
+    return table, applied
+
+
+class RowErrors:
+    """Collects bad rows under a reader's ``errors`` option and reports the count.
+
+    ``errors="raise"`` (default) re-raises the first bad row's
+    :class:`~kerasmer.data.schema.AnnotationError`; ``errors="drop"`` (or
+    ``"warn"``, the name the CASME II reader uses) leaves each bad row out with a
+    ``UserWarning`` naming it, and :meth:`finish` then warns and logs how many
+    rows were dropped and stores their messages in ``df.attrs["dropped"]``.
+
+    Args:
+        dataset: reader name.
+        file: the annotation file or folder.
+        errors: ``"raise"``, ``"drop"`` or ``"warn"``.
+
+    Example:
+        >>> errs = RowErrors("samm", "s.xlsx", "drop")
+        >>> errs.handle(AnnotationError("samm", "s.xlsx", "bad", row=3))  # doctest: +SKIP
+    """
+
+    def __init__(self, dataset: str, file, errors: str = "raise"):
+        if errors not in ("raise", "drop", "warn"):
+            raise ValueError(f"errors must be 'raise' or 'drop', got {errors!r}")
+        self.dataset, self.file, self.errors = dataset, file, errors
+        self.dropped: list[str] = []
+
+    def handle(self, err: AnnotationError) -> None:
+        """Raise ``err``, or record it and warn (the row is then left out)."""
+        handle_row_error(err, "raise" if self.errors == "raise" else "warn")
+        self.dropped.append(str(err))
+
+    def finish(self, df: pd.DataFrame, applied: list[dict] | None = None) -> pd.DataFrame:
+        """Attach the drop count and fixes to ``df`` (``df.attrs``) and report drops."""
+        df.attrs["dropped"] = list(self.dropped)
+        df.attrs["fixes_applied"] = list(applied or [])
+        if self.dropped:
+            msg = (f"[{self.dataset}] {self.file}: dropped {len(self.dropped)} invalid row(s) "
+                   f"(errors={self.errors!r}); see df.attrs['dropped']")
+            logger.warning(msg)
+            warnings.warn(msg, UserWarning, stacklevel=3)
+        return df
+
+
+def parse_frames(rec, columns: dict, *, dataset: str, file, row) -> tuple[int, int | None, int]:
+    """Parse a record's onset, apex (may be missing) and offset, and reject a zero-length clip.
+
+    A negative apex (SAMM writes ``-1``) reads as missing, like ``/``.
+
+    Args:
+        rec: the table record.
+        columns: schema field -> column name for ``onset``, ``apex``, ``offset``.
+        dataset, file, row: for error messages.
+
+    Returns:
+        ``(onset, apex or None, offset)``.
+
+    Raises:
+        AnnotationError: an unreadable or missing onset/offset, garbage in the
+            apex cell, offset == onset (a zero-length clip), onset after offset,
+            or an apex outside onset..offset.
+
+    Example:
+        >>> parse_frames({"a": 3, "b": -1, "c": 9}, {"onset": "a", "apex": "b", "offset": "c"},
+        ...              dataset="samm", file="s.xlsx", row=15)
+        (3, None, 9)
+    """
+    def frame(field, allow_missing=False):
+        value = rec[columns[field]]
+        if field == "apex" and _frame_or_none(value) is None:
+            try:
+                if float(value) < 0:
+                    return None
+            except (TypeError, ValueError):
+                pass
+        return parse_frame(value, dataset=dataset, file=file, row=row, column=columns[field],
+                           allow_missing=allow_missing)
+
+    onset, apex, offset = frame("onset"), frame("apex", allow_missing=True), frame("offset")
+    # Order checks first: a clear message beats "frame not found" for an offset typo.
+    if onset == offset:
+        raise AnnotationError(dataset, file, f"zero-length clip: onset == offset == {onset}", row=row)
+    if onset > offset:
+        raise AnnotationError(dataset, file, f"onset {onset} is after offset {offset}", row=row)
+    if apex is not None and not onset <= apex <= offset:
+        raise AnnotationError(dataset, file, f"apex {apex} is not within onset..offset {onset}..{offset}", row=row)
+    return onset, apex, offset
+
+
+__all__ = ["FIXES_FILE", "RowErrors", "apply_fixes", "load_fixes", "logger", "parse_frames"]

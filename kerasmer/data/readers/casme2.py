@@ -1,0 +1,123 @@
+"""CASME II reader: ``read_dataset("casme2", root)``.
+
+Reference: W.-J. Yan et al., "CASME II: An Improved Spontaneous Micro-Expression
+Database and the Baseline Evaluation", PLoS ONE 9(1), 2014.  26 subjects
+(``sub01``..``sub26``), 255 clips recorded at 200 fps.
+
+Expected layout under ``root`` (as unpacked from the official archives; the
+synthetic set of :func:`kerasmer.data.make_synthetic` writes the same)::
+
+    CASME2-coding-20140508.xlsx             # any CASME2-coding-*.xlsx, any subfolder
+    CASME2-RAW/sub01/EP02_01f/img46.jpg     # or CASME2_RAW_selected/...
+    Cropped/sub01/EP02_01f/reg_img46.jpg    # the cropped tree (either one suffices)
+
+The coding spreadsheet's columns are Subject (an int such as ``1``), Filename
+(``EP02_01f``), OnsetFrame, ApexFrame, OffsetFrame, Action Units and Estimated
+Emotion; it also has unnamed blank columns (ignored), and some ApexFrame cells
+hold ``/``, read as a missing apex (``apex`` is ``<NA>``, ``apex_missing`` True).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from kerasmer.data.readers import register_reader
+from kerasmer.data.readers._common import (
+    AnnotationError, cell_text, find_dir, find_file, handle_row_error, list_frames, make_row,
+    parse_frame, read_xlsx, require_columns, subject_id, to_frame,
+)
+
+DATASET = "casme2"
+FPS = 200.0
+SPREADSHEET_PATTERNS = ("CASME2-coding-*.xlsx", "CASME2-coding*.xls*", "CASME2*coding*.xls*")
+FRAME_TREES = {
+    "raw": ("CASME2-RAW", "CASME2_RAW_selected", "CASME2_RAW", "CASME2-RAW/CASME2-RAW"),
+    "cropped": ("Cropped", "CASME2_Cropped", "Cropped-updated/Cropped"),
+}
+COLUMNS = {  # schema field -> official column name
+    "subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame",
+    "offset": "OffsetFrame", "action_units": "Action Units", "emotion": "Estimated Emotion",
+}
+
+
+def _canonical_columns(table: pd.DataFrame) -> pd.DataFrame:
+    # Some copies of the file differ in case/spacing ("Estimated emotion",
+    # "ActionUnits"); match those to the official names rather than fail.
+    wanted = {c.lower().replace(" ", ""): c for c in COLUMNS.values()}
+    rename = {c: wanted[c.lower().replace(" ", "")] for c in table.columns
+              if c.lower().replace(" ", "") in wanted and c not in COLUMNS.values()}
+    return table.rename(columns=rename)
+
+
+@register_reader(DATASET)
+def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "raise") -> pd.DataFrame:
+    """Read CASME II (or the synthetic set written in its format).
+
+    Args:
+        root: the dataset root folder.
+        frames: which frame tree to use: ``"raw"`` (``CASME2-RAW/``,
+            ``CASME2_RAW_selected/``; ``imgN.jpg``), ``"cropped"`` (``Cropped/``;
+            ``reg_imgN.jpg``) or ``"auto"`` (raw if present, else cropped).
+        annotation: path of the coding spreadsheet; default: the one
+            ``CASME2-coding-*.xlsx`` found under ``root``.
+        errors: ``"raise"`` (default) stops at the first bad row; ``"warn"``
+            leaves bad rows out with a warning that names each.
+
+    Returns:
+        The schema DataFrame (:mod:`kerasmer.data.schema`), one row per clip in
+        spreadsheet order; ``subject`` is the zero-padded id (``"01"``),
+        ``frame_paths`` holds every frame of the clip folder in frame order, and
+        ``fps`` is 200.
+
+    Raises:
+        AnnotationError: missing spreadsheet or columns, a missing clip folder,
+            onset..offset outside the frames present, an unreadable frame
+            number; the message names the file and the spreadsheet row.
+
+    Example:
+        >>> from kerasmer.data import make_synthetic, read_dataset
+        >>> df = read_dataset("casme2", make_synthetic("/tmp/syn"))  # doctest: +SKIP
+        >>> df[["subject", "clip", "onset", "apex", "offset", "emotion"]].head()  # doctest: +SKIP
+    """
+    root = Path(root)
+    if frames == "auto":
+        candidates = FRAME_TREES["raw"] + FRAME_TREES["cropped"]
+    elif frames in FRAME_TREES:
+        candidates = FRAME_TREES[frames]
+    else:
+        raise ValueError(f"frames must be 'auto', 'raw' or 'cropped', got {frames!r}")
+    if errors not in ("raise", "warn"):
+        raise ValueError(f"errors must be 'raise' or 'warn', got {errors!r}")
+    xlsx = Path(annotation) if annotation is not None else find_file(
+        root, SPREADSHEET_PATTERNS, dataset=DATASET, what="coding spreadsheet")
+    table = _canonical_columns(read_xlsx(xlsx, dataset=DATASET))
+    require_columns(table, COLUMNS.values(), dataset=DATASET, file=xlsx)
+    frame_root = find_dir(root, candidates, dataset=DATASET, what=f"{frames} frame folder")
+
+    rows = []
+    for row_no, rec in table.iterrows():
+        try:
+            def frame(field, allow_missing=False, _rec=rec, _row=row_no):
+                col = COLUMNS[field]
+                return parse_frame(_rec[col], dataset=DATASET, file=xlsx, row=_row, column=col,
+                                   allow_missing=allow_missing)
+
+            subject = subject_id(rec["Subject"], width=2, strip_prefix="sub")
+            clip = cell_text(rec["Filename"])
+            if not subject or not clip:
+                raise AnnotationError(DATASET, xlsx, "Subject or Filename is empty", row=row_no)
+            onset, apex, offset = frame("onset"), frame("apex", allow_missing=True), frame("offset")
+            clip_dir = frame_root / f"sub{subject}" / clip
+            if not clip_dir.is_dir():
+                raise AnnotationError(DATASET, xlsx, f"clip folder {clip_dir} not found", row=row_no)
+            paths, numbers = list_frames(clip_dir, dataset=DATASET)
+            rows.append(make_row(
+                dataset=DATASET, subject=subject, clip=clip, emotion=cell_text(rec["Estimated Emotion"]),
+                onset=onset, apex=apex, offset=offset, action_units=cell_text(rec["Action Units"]),
+                frame_paths=paths, frame_numbers=numbers, fps=FPS, file=xlsx, row=row_no,
+            ))
+        except AnnotationError as err:
+            handle_row_error(err, errors)
+    return to_frame(rows, dataset=DATASET, file=xlsx)

@@ -1,0 +1,182 @@
+"""Per-fold and per-run results, and their JSON form in the run directory.
+
+A fold's result is written atomically to ``folds/<fold>/result.json`` when the
+fold ends; its presence marks the fold as done (a restarted run skips it), and
+``kerasmer evaluate`` rebuilds every report from these files alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kerasmer.evaluation import compute_metrics, mean_std_across_folds
+
+
+@dataclasses.dataclass
+class FoldResult:
+    """Outcome of one fold.
+
+    Attributes:
+        name: fold id (the held-out subject for LOSO, ``A->B`` for HDE, ``k3`` for k-fold).
+        test_subjects, val_subjects, train_subjects: the subjects of each part.
+        clips: test clip ids, aligned with ``y_true``/``y_pred``/``probabilities``.
+        clip_subjects: the subject of each test clip.
+        y_true, y_pred: class indices.
+        probabilities: (n, num_classes) softmax outputs.
+        evaluated_epoch: 1-based epoch whose weights were evaluated.
+        selection: how that epoch was chosen.
+        epochs_run: epochs trained.
+        history: per-epoch train and validation metrics (and the learning rate).
+        seconds: wall time of the fold.
+        metrics: the fold's own metrics.
+        normalization: the per-channel (mean, std) fitted on the fold's training rows.
+        epochs_planned: epochs the recipe asked for.
+        train_clips, val_clips: clip ids of the training and validation parts (for audits).
+        transfer: what ``--init-from`` / ``--freeze`` did, if used.
+        resumed_from_epoch: the checkpoint epoch this fold resumed from (0: fresh).
+    """
+
+    name: str
+    test_subjects: list
+    val_subjects: list
+    train_subjects: list
+    clips: list
+    clip_subjects: list
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probabilities: np.ndarray
+    evaluated_epoch: int
+    selection: str
+    epochs_run: int
+    history: dict
+    seconds: float
+    metrics: dict = dataclasses.field(default_factory=dict)
+    normalization: tuple | None = None
+    epochs_planned: int | None = None
+    train_clips: list = dataclasses.field(default_factory=list)
+    val_clips: list = dataclasses.field(default_factory=list)
+    transfer: dict | None = None
+    resumed_from_epoch: int = 0
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["y_true"] = [int(v) for v in self.y_true]
+        d["y_pred"] = [int(v) for v in self.y_pred]
+        d["probabilities"] = np.asarray(self.probabilities, dtype=float).round(7).tolist()
+        if self.normalization is not None:
+            d["normalization"] = [np.asarray(a, dtype=float).tolist() for a in self.normalization]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FoldResult":
+        d = dict(d)
+        d["y_true"] = np.asarray(d["y_true"], dtype=int)
+        d["y_pred"] = np.asarray(d["y_pred"], dtype=int)
+        d["probabilities"] = np.asarray(d["probabilities"], dtype=float)
+        if d.get("normalization") is not None:
+            d["normalization"] = tuple(np.asarray(a, dtype="float32") for a in d["normalization"])
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+@dataclasses.dataclass
+class RunResult:
+    """Outcome of a run: finished folds, pooled metrics, and failed folds.
+
+    Attributes:
+        class_names: class names in output order.
+        folds: :class:`FoldResult` of every finished fold, in fold order.
+        pooled: metrics over the predictions of all folds pooled (UF1 as in MEGC).
+        across_folds: mean ± std of per-fold scores (labelled separately).
+        failed: ``{fold: message}`` for folds stopped by an error (e.g. NaN loss).
+        run_dir: the run directory (None for in-memory runs).
+        protocol: the protocol run.
+    """
+
+    class_names: list
+    folds: list
+    pooled: dict
+    across_folds: dict
+    failed: dict = dataclasses.field(default_factory=dict)
+    run_dir: str | None = None
+    protocol: str = "loso"
+
+    def predictions_frame(self) -> pd.DataFrame:
+        """One row per test clip: fold, subject, clip, true and predicted labels, probabilities."""
+        return predictions_frame(self.folds, self.class_names)
+
+    def fold_table(self) -> str:
+        """A plain-text per-fold table with the pooled scores underneath."""
+        lines = [f"{'fold':>14} {'n':>4} {'acc':>6} {'uf1':>6} {'uar':>6} {'epoch':>6} {'sec':>6}"]
+        for f in self.folds:
+            m = f.metrics
+            lines.append(f"{f.name:>14} {m['n']:>4d} {m['accuracy']:>6.3f} {m['uf1']:>6.3f} {m['uar']:>6.3f} "
+                         f"{f.evaluated_epoch:>6d} {f.seconds:>6.1f}")
+        for name, msg in self.failed.items():
+            lines.append(f"{name:>14} FAILED: {msg}")
+        if self.folds:
+            p = self.pooled
+            lines.append(f"{'pooled':>14} {p['n']:>4d} {p['accuracy']:>6.3f} {p['uf1']:>6.3f} {p['uar']:>6.3f}")
+            a = self.across_folds
+            lines.append(f"{'mean±std':>14} {'':>4} {a['accuracy']['mean']:.3f}±{a['accuracy']['std']:.3f} "
+                         f"(per-fold mean, not the pooled score)")
+        return "\n".join(lines)
+
+
+# The foundation slice's name for the same thing; the quickstart notebook uses it.
+LosoResult = RunResult
+
+
+def predictions_frame(folds, class_names) -> pd.DataFrame:
+    """The ``predictions.csv`` table of a list of :class:`FoldResult`."""
+    rows = []
+    for f in folds:
+        for clip, subj, t, p, prob in zip(f.clips, f.clip_subjects, f.y_true, f.y_pred, f.probabilities):
+            row = {"fold": f.name, "subject": subj, "clip": clip, "true": class_names[t],
+                   "pred": class_names[p], "selected_epoch": f.evaluated_epoch}
+            row.update({f"p_{c}": float(v) for c, v in zip(class_names, prob)})
+            rows.append(row)
+    cols = ["fold", "subject", "clip", "true", "pred", "selected_epoch"] + [f"p_{c}" for c in class_names]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def summarize(folds, class_names, failed=None, **kw) -> RunResult:
+    """Pool the folds' predictions into a :class:`RunResult`."""
+    class_names = list(class_names)
+    if folds:
+        y_true = np.concatenate([f.y_true for f in folds])
+        y_pred = np.concatenate([f.y_pred for f in folds])
+        pooled = compute_metrics(y_true, y_pred, class_names)
+        across = mean_std_across_folds([f.metrics for f in folds])
+    else:
+        pooled, across = {}, {}
+    return RunResult(class_names, list(folds), pooled, across, dict(failed or {}), **kw)
+
+
+def fold_dirname(name: str) -> str:
+    """A directory-safe version of a fold name (``samm_006`` stays, ``casme2->samm`` -> ``casme2_to_samm``)."""
+    name = str(name).replace("->", "_to_")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def read_fold_results(run_dir) -> tuple[list, dict]:
+    """Read ``folds/*/result.json`` and ``folds/*/failed.json`` of a run directory.
+
+    Returns:
+        ``(fold_results, failed)``.
+    """
+    folds, failed = [], {}
+    base = Path(run_dir) / "folds"
+    for d in sorted(base.iterdir()) if base.is_dir() else []:
+        if (d / "result.json").is_file():
+            folds.append(FoldResult.from_json(json.loads((d / "result.json").read_text(encoding="utf-8"))))
+        elif (d / "failed.json").is_file():
+            info = json.loads((d / "failed.json").read_text(encoding="utf-8"))
+            failed[info["fold"]] = info["error"]
+    return folds, failed

@@ -1,0 +1,208 @@
+"""``kerasmer.training.run(config)``: one training/evaluation run, resumable, behind ``kerasmer train``.
+
+A run reads the dataset(s), maps labels, builds the protocol's folds, trains
+each fold with honest validation-only selection, and writes into the run
+directory::
+
+    config.json              the resolved config (+ precision environment)
+    run.json                 class names, protocol, every fold's name
+    folds/<fold>/result.json a finished fold (its presence = fold done)
+    folds/<fold>/failed.json a fold stopped by an error (e.g. NaN loss)
+    folds/<fold>/checkpoint/ the interrupted fold's latest checkpoint
+    tensorboard/<fold>/      TensorBoard scalars per epoch
+    metrics.json, predictions.csv, report.md, confusion_matrix.png, curves_*.png
+
+Restarting the same command skips finished folds and resumes the interrupted
+fold from its checkpoint.
+
+Example:
+    >>> from kerasmer.training import RunConfig, run
+    >>> result = run(RunConfig(model="learnet", data={"synthetic": None}, recipe="learnet",
+    ...                        recipe_overrides={"epochs": 3}, input_shape=[32, 32, 3],
+    ...                        output_dir="runs/demo"))  # doctest: +SKIP
+    >>> print(result.fold_table())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+from kerasmer.evaluation.splits import SUBJECT_DEPENDENT, add_group_column, check_fold_classes, make_folds
+from kerasmer.training.config import RunConfig, atomic_write_text, load_config, save_config
+from kerasmer.training.fold import FoldFailed, train_fold
+from kerasmer.training.recipes import get_recipe
+from kerasmer.training.results import FoldResult, RunResult, fold_dirname, summarize
+
+# Settings that may differ between the first start and a restart of the same run.
+_RESTART_FREE = ("folds", "verbose", "resume", "output_dir", "strategy")
+
+
+def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str, dict]:
+    """Read the config's dataset(s) and apply its label scheme.
+
+    Returns:
+        ``(df, class_names, label_column, summary)``.  Without a scheme the
+        labels are the datasets' own ``emotion`` values (sorted); with one they
+        are ``map_labels``' ``label`` column, in the scheme's class order.
+    """
+    from kerasmer.data import read_dataset
+    from kerasmer.data.labels import composite, map_labels
+
+    roots = {}
+    for name, root in config.data.items():
+        if name == "synthetic":
+            from kerasmer.data import make_synthetic
+
+            opts = dict(config.synthetic or {})
+            roots["casme2"] = make_synthetic(Path(root) if root else run_dir / "synthetic_data",
+                                             seed=opts.pop("seed", config.seed), **opts)
+        else:
+            if root is None or not Path(root).exists():
+                raise FileNotFoundError(f"config data: the root of dataset {name!r} ({root!r}) does not exist")
+            roots[name] = root
+    summary: dict = {}
+    if len(roots) > 1:
+        df, summary = composite(list(roots), roots, scheme=config.scheme or "megc3")
+        label_column = "label"
+    else:
+        (name, root), = roots.items()
+        df = read_dataset(name, root)
+        label_column = "emotion"
+        if config.scheme:
+            df, summary = map_labels(df, config.scheme)
+            label_column = "label"
+    if len(df) == 0:
+        raise ValueError(f"config data: no clips left after reading {list(roots)} with labels {config.scheme!r}")
+    from kerasmer.data.labels import CLASS_ORDER
+
+    order = list(CLASS_ORDER.get(config.scheme, ())) if isinstance(config.scheme, str) else []
+    counts = df[label_column].astype(str).value_counts()
+    empty = [c for c in order if c not in counts.index]
+    if empty:
+        raise ValueError(f"label scheme {config.scheme!r} leaves class(es) {empty} empty in {list(roots)}: "
+                         f"no clip maps to them (counts: {counts.to_dict()})")
+    class_names = order or sorted(counts.index)
+    return df.reset_index(drop=True), class_names, label_column, summary
+
+
+def _check_restart(config: RunConfig, run_dir: Path) -> None:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text(encoding="utf-8"))
+    old.pop("environment", None)
+    new = config.to_dict()
+    diff = sorted(k for k in new if k not in _RESTART_FREE and json.dumps(old.get(k), sort_keys=True, default=str)
+                  != json.dumps(new[k], sort_keys=True, default=str))
+    if diff:
+        raise ValueError(f"run directory {run_dir} holds a run with a different config (fields {diff}); "
+                         "use another output_dir, or delete that directory to start over")
+
+
+def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult:
+    """Run a config: train and evaluate every fold, write the reports, return the result.
+
+    Args:
+        config: a :class:`RunConfig`, a dict of its fields, or a YAML/JSON path.
+        callbacks: extra Keras callbacks for every ``fit`` (they see training and validation data only).
+        progress: show the fold-level progress bar (with ETA).
+        log: ``fn(str)`` for messages (default: print).
+
+    Returns:
+        A :class:`~kerasmer.training.results.RunResult` over the folds this
+        invocation was asked to run (all of the config's ``folds``), including
+        folds finished by an earlier, interrupted invocation.
+
+    Raises:
+        ValueError: unknown model, recipe or protocol; a class empty in a fold's
+            training part; a run directory holding a different config.
+    """
+    import tensorflow as tf
+
+    from kerasmer.evaluation.report import write_report
+    from kerasmer.training.distribute import get_strategy
+    from kerasmer.training.precision import apply_precision, precision_environment
+
+    if isinstance(config, (str, os.PathLike)):
+        config = load_config(config)
+    elif isinstance(config, dict):
+        config = RunConfig.from_dict(config)
+    log = log or print
+    recipe = get_recipe(config.recipe, **config.recipe_overrides)
+    run_dir = Path(config.output_dir)
+    if config.resume:
+        _check_restart(config, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    previous = keras.config.dtype_policy()
+    policy = apply_precision(config.precision)
+    if config.deterministic:
+        # Needed for resumed runs to equal uninterrupted ones; costs some speed.
+        tf.config.experimental.enable_op_determinism()
+    try:
+        strategy = get_strategy(config.strategy)
+        df, class_names, label_column, summary = load_data(config, run_dir)
+        df = add_group_column(df)
+        folds = make_folds(config.protocol, df, label_column=label_column, val_fraction=config.val_fraction,
+                           n_splits=config.n_splits, test_fraction=config.test_fraction, seed=config.seed)
+        check_fold_classes(df, folds, label_column=label_column, class_names=class_names)
+        all_names = [f.name for f in folds]
+        if config.folds is not None:
+            unknown = [f for f in config.folds if f not in all_names]
+            if unknown:
+                raise ValueError(f"config folds: no fold named {unknown}; this protocol's folds are {all_names}")
+        selected = [(i, f) for i, f in enumerate(folds) if config.folds is None or f.name in config.folds]
+
+        env = precision_environment(probe_onednn=False)
+        env.update(strategy=config.strategy, replicas=int(strategy.num_replicas_in_sync))
+        save_config(config, run_dir, extra=env)
+        atomic_write_text(run_dir / "run.json", json.dumps({
+            "class_names": class_names, "protocol": config.protocol, "label_column": label_column,
+            "subject_dependent": config.protocol in SUBJECT_DEPENDENT, "folds": all_names,
+            "selected_folds": [f.name for _, f in selected], "model": config.model, "recipe": recipe.to_dict(),
+            "precision": policy, "labels": config.scheme, "label_summary": summary, "clips": int(len(df)),
+            "subjects": int(df["fold_group"].nunique()),
+        }, indent=2, default=str))
+
+        bar = (keras.utils.Progbar(len(selected), unit_name="fold", stateful_metrics=["pooled_uf1"])
+               if progress else None)
+        results, failed = [], {}
+        for n, (i, fold) in enumerate(selected):
+            fold_dir = run_dir / "folds" / fold_dirname(fold.name)
+            done = fold_dir / "result.json"
+            if config.resume and done.is_file():
+                results.append(FoldResult.from_json(json.loads(done.read_text(encoding="utf-8"))))
+                log(f"fold {fold.name}: already finished, skipped")
+            else:
+                try:
+                    _, res = train_fold(
+                        df, fold, model_name=config.model, class_names=class_names, recipe=recipe,
+                        label_column=label_column, input_shape=config.input_shape, seed=config.seed + i,
+                        verbose=config.verbose, model_overrides=config.model_overrides, strategy=strategy,
+                        fold_dir=fold_dir, tensorboard_dir=run_dir / "tensorboard" / fold_dirname(fold.name),
+                        init_from=config.init_from, freeze=config.freeze, callbacks=callbacks,
+                        resume=config.resume, log=log)
+                except FoldFailed as err:
+                    failed[fold.name] = str(err)
+                    log(f"fold {fold.name} FAILED: {err}")
+                    atomic_write_text(fold_dir / "failed.json", json.dumps({"fold": fold.name, "error": str(err)}))
+                else:
+                    atomic_write_text(done, json.dumps(res.to_json(), default=float))
+                    (fold_dir / "failed.json").unlink(missing_ok=True)
+                    results.append(res)
+                    # The result is on disk; the checkpoint is no longer needed.
+                    from kerasmer.training.resume import FoldCheckpoint
+
+                    FoldCheckpoint(fold_dir / "checkpoint").clear()
+            if bar is not None:
+                pooled_uf1 = summarize(results, class_names).pooled.get("uf1", float("nan")) if results else 0.0
+                bar.update(n + 1, values=[("pooled_uf1", pooled_uf1)], finalize=n + 1 == len(selected))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    write_report(run_dir)
+    return summarize(results, class_names, failed, run_dir=str(run_dir), protocol=config.protocol)

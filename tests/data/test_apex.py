@@ -1,0 +1,119 @@
+"""Apex spotting on the synthetic set, resolve_apex's choices, and clip-span validation errors."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from kerasmer.data.apex import clip_span, resolve_apex, smooth_curve, spot_apex
+from kerasmer.data.readers import read_dataset
+from kerasmer.data.schema import AnnotationError
+from kerasmer.data.synthetic import make_synthetic
+
+
+@pytest.fixture(scope="module")
+def synthetic_df(tmp_path_factory):
+    # 3 subjects x 2 clips x 3 classes = 18 clips at 200 fps, each with a known true apex
+    root = make_synthetic(tmp_path_factory.mktemp("syn_apex"), subjects=3, clips_per_class=2, seed=0)
+    return read_dataset("casme2", root)
+
+
+def test_spotting_finds_true_apex_within_two_frames(synthetic_df):
+    errors = []
+    for _, row in synthetic_df.iterrows():
+        errors.append(resolve_apex(row, "spotted") - resolve_apex(row, "annotated"))
+    errors = np.abs(np.array(errors))
+    assert len(errors) == 18
+    assert np.mean(errors <= 2) >= 0.9, f"apex errors (frames): {errors.tolist()}"
+
+
+def test_annotated_and_middle_positions(synthetic_df):
+    row = synthetic_df.iloc[0]
+    span = clip_span(row)
+    numbers = list(row["frame_numbers"])
+    assert numbers[span.start] == row["onset"] and numbers[span.stop] == row["offset"]
+    assert numbers[span.apex] == row["apex"]
+    assert resolve_apex(row, "annotated") == row["apex"] - row["onset"]  # consecutive frame numbers
+    assert resolve_apex(row, "middle") == (row["offset"] - row["onset"]) // 2 or \
+        resolve_apex(row, "middle") == (row["offset"] - row["onset"] + 1) // 2
+    with pytest.raises(ValueError, match="apex must be one of"):
+        resolve_apex(row, "peak")
+
+
+def _textured(seed=0):
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.uniform(0, 255, (16, 16)).astype(np.float32), (64, 64), interpolation=cv2.INTER_CUBIC)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("where", ["first", "last", "inside"])
+def test_spot_apex_at_clip_ends(where):
+    # a patch on a static background moves away from and back to rest; its peak is the apex
+    base, patch_src = _textured(0), _textured(1)
+    t = np.arange(20)
+    peak = {"first": 0, "last": 19, "inside": 8}[where]
+    amount = 3.0 * np.exp(-((t - peak) / 5.0) ** 2) if where == "inside" else 3.0 * (1 - np.abs(t - peak) / 19)
+    frames = []
+    for a in amount:
+        f = base.copy()
+        m = np.float32([[1, 0, a], [0, 1, 0]])
+        f[20:44, 20:44] = cv2.warpAffine(patch_src, m, (64, 64), borderMode=cv2.BORDER_REFLECT)[20:44, 20:44]
+        frames.append(f)
+    if where == "first":  # onset is the reference, so an apex on it means a clip that only relaxes
+        frames = frames[::-1][::-1]
+    index, curve = spot_apex(np.stack(frames), smooth=3, return_curve=True)
+    assert curve.shape == (20,) and curve[0] == 0
+    if where == "first":
+        # flow is measured against frame 0 itself, so the spotted apex is where the
+        # clip differs most from it: the far end
+        assert index >= 17
+    else:
+        assert abs(index - peak) <= 1
+
+
+def test_smooth_curve_is_a_centered_moving_average():
+    c = np.array([0, 0, 3, 0, 0], np.float32)
+    assert np.allclose(smooth_curve(c, 3), [0, 1, 1, 1, 0])
+    assert np.allclose(smooth_curve(c, 1), c)
+    with pytest.raises(ValueError, match="smooth"):
+        spot_apex(np.zeros((3, 8, 8), np.uint8), smooth=-1)
+
+
+def _row(**changes):
+    row = {"dataset": "casme2", "subject": "07", "clip": "EP03_02", "onset": 10, "apex": 14, "offset": 20,
+           "frame_paths": [f"/d/sub07/EP03_02/img{i}.jpg" for i in range(8, 23)],
+           "frame_numbers": list(range(8, 23)), "fps": 200.0, "apex_missing": False,
+           "source": "/d/CASME2-coding.xlsx:row 12"}
+    row.update(changes)
+    return pd.Series(row)
+
+
+def test_clip_span_maps_numbers_to_positions():
+    span = clip_span(_row())
+    assert span == (2, 6, 12) and span.length == 11
+    gap = _row(frame_paths=[f"/x/img{i}.jpg" for i in (8, 9, 11, 12, 15, 20, 25)], frame_numbers=[8, 9, 11, 12, 15, 20, 25])
+    assert clip_span(gap) == (2, 4, 5)  # onset 10 -> first frame inside (11); apex 14 -> nearest (15)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"frame_paths": [], "frame_numbers": []}, "zero-length clip: it has no frame files"),
+    ({"offset": 10, "apex": 10}, "zero-length clip: offset frame 10 is not after onset frame 10"),
+    ({"onset": 30, "apex": 31, "offset": 40}, "zero-length clip: no frame files numbered 30..40"),
+    ({"apex": 25}, "apex frame 25 lies outside onset..offset"),
+    ({"apex": 3}, "apex frame 3 lies outside onset..offset"),
+])
+def test_bad_spans_are_errors_naming_the_clip(changes, message):
+    with pytest.raises(AnnotationError, match=message) as info:
+        clip_span(_row(**changes))
+    text = str(info.value)
+    assert "casme2/07/EP03_02" in text and "CASME2-coding.xlsx" in text and "row 12" in text
+
+
+def test_missing_apex_needs_spotting_or_middle():
+    row = _row(apex=pd.NA, apex_missing=True)
+    assert clip_span(row).apex is None
+    with pytest.raises(AnnotationError, match="casme2/07/EP03_02.*apex='spotted'"):
+        resolve_apex(row, "annotated")
+    assert resolve_apex(row, "middle") == 5
+    with pytest.raises(ValueError, match="casme2/07/EP03_02.*does not exist"):
+        resolve_apex(row, "spotted")  # the frames are read, and these files do not exist
