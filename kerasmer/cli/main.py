@@ -2,6 +2,9 @@
 
     kerasmer quickstart        # synthetic CASME II-format set -> LOSO with LEARNet -> SavedModel
     kerasmer models            # list registered models
+    kerasmer train ...         # protocols x paper recipes, resumable (kerasmer train --help)
+    kerasmer evaluate RUN_DIR  # recompute / merge reports
+    kerasmer recipes           # list the training recipes
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from pathlib import Path
 
 
 def _quiet_tf() -> None:
+    import logging
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # one model per fold retraces Keras' train function: expected, not worth a warning per fold
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def cmd_models(args) -> int:
@@ -93,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list registered models")
     p.add_argument("pattern", nargs="?", default="*")
     p.set_defaults(func=cmd_models)
+
+    from kerasmer.cli.train import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 

@@ -8,6 +8,8 @@ Example:
 """
 
 from kerasmer.data.dynamic_image import dynamic_image, rank_pooling_coefficients
+from kerasmer.data.fixes import apply_fixes, load_fixes
+from kerasmer.data.labels import composite, map_labels
 from kerasmer.data.pipeline import (
     INPUT_BUILDERS, build_input, clear_input_cache, fit_normalization, load_clip, make_dataset,
     register_input_builder, sample_frame_numbers,
@@ -18,7 +20,8 @@ from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
 
 __all__ = [
     "AnnotationError", "COLUMNS", "EXPRESSION_AUS", "EXTRA_COLUMNS", "INPUT_BUILDERS", "build_input",
-    "clear_input_cache", "dynamic_image", "fit_normalization", "list_datasets", "load_clip", "make_dataset",
+    "apply_fixes", "clear_input_cache", "composite", "dynamic_image", "fit_normalization", "list_datasets",
+    "load_clip", "load_fixes", "make_dataset", "map_labels",
     "make_synthetic", "rank_pooling_coefficients", "read_dataset", "register_input_builder",
     "register_reader", "sample_frame_numbers",
 ]

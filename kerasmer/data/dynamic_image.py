@@ -33,7 +33,7 @@ def rank_pooling_coefficients(num_frames: int) -> np.ndarray:
 
     Example:
         >>> rank_pooling_coefficients(3).round(3)
-        array([-2.5,  1. ,  1.5])
+        array([-1.333,  0.667,  0.667])
     """
     t_count = int(num_frames)
     if t_count < 1:

@@ -75,10 +75,13 @@ def load_fixes(source=None) -> pd.DataFrame:
     """
     if source is None:
         source = FIXES_FILE
-    table = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source, dtype=str, keep_default_na=False)
+    if isinstance(source, pd.DataFrame):
+        table, name = source.copy(), "(DataFrame)"
+    else:
+        table, name = pd.read_csv(source, dtype=str, keep_default_na=False), str(source)
     missing = [c for c in FIX_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"fix table {source if not isinstance(source, pd.DataFrame) else ''}: missing column(s) {missing}")
+        raise ValueError(f"fix table {name}: missing column(s) {missing}")
     table = table[list(FIX_COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
     for i, fix in table.iterrows():
         where = f"fix table entry {i + 1} ({fix['dataset']} row {fix['row'] or '-'} {fix['field']})"
@@ -158,6 +161,8 @@ def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident
         (15, '/')
     """
     table = table.copy()
+    for field in FIELDS:  # object cells take either the original text or a fixed int
+        table[columns[field]] = table[columns[field]].astype(object)
     table["fixes"] = ""
     if fixes is False or fixes is None:
         return table, []

@@ -170,8 +170,9 @@ def _build_frame(row, input_shape):
 def sample_frame_numbers(row, num_frames: int) -> list[int]:
     """``num_frames`` frame numbers spread uniformly onset→apex→offset.
 
-    Half of the samples cover onset..apex and the rest apex..offset (onset..offset
-    uniformly if the apex is missing); each is snapped to the nearest frame present.
+    Half of the samples (rounded up, ending at the apex) cover onset..apex and the
+    rest apex..offset; onset..offset uniformly if the apex is missing.  One sample
+    is the apex (or the middle).  Each is snapped to the nearest frame present.
 
     Example:
         >>> sample_frame_numbers({"onset": 0, "apex": 4, "offset": 20,
@@ -182,8 +183,10 @@ def sample_frame_numbers(row, num_frames: int) -> list[int]:
     apex = row.get("apex")
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if apex is None or pd.isna(apex) or num_frames < 3:
-        targets = np.linspace(onset, offset, num_frames)
+    if apex is None or pd.isna(apex):
+        targets = [(onset + offset) / 2] if num_frames == 1 else np.linspace(onset, offset, num_frames)
+    elif num_frames < 3:  # too few for both halves: the apex, preceded by the onset
+        targets = [int(apex)] if num_frames == 1 else [onset, int(apex)]
     else:
         first = (num_frames + 1) // 2  # includes the apex
         targets = np.concatenate([np.linspace(onset, int(apex), first),

@@ -139,8 +139,8 @@ def _au_displacements(aus, amp) -> dict:
         d["lip_up_dy"] -= 0.4 * amp
         d["crease"] = 1.0
     if 12 in aus:  # lip corner puller
-        d["corner_dy"] -= 0.9 * amp
-        d["corner_dx"] += 0.6 * amp
+        d["corner_dy"] -= 1.2 * amp
+        d["corner_dx"] += 0.8 * amp
         d["fold"] = 1.0
     if 15 in aus:  # lip corner depressor
         d["corner_dy"] += 0.8 * amp
@@ -221,11 +221,13 @@ def _render(p, d, k, pose, rng_noise) -> np.ndarray:
     lips = tuple(float(v) for v in np.clip(p["lips"], 0, 255))
     cv2.fillPoly(img, [_p(upper)], lips, aa, _SHIFT)
     cv2.fillPoly(img, [_p(lower)], lips, aa, _SHIFT)
+    for corner in (left, right):  # the shaded commissures make the corners' motion visible
+        cv2.circle(img, tuple(_p(corner)), int(round(1.3 * s * _ONE)), mix(0.7), -1, aa, _SHIFT)
     # nasolabial folds (deepened by AU12) and chin crease (follows the jaw)
     for side, corner in ((-1, left), (1, right)):
         fold = _curve((cx + side * nw * 1.2, ny), (cx + side * (mw * 0.95 + cdx * 0.5), (ny + my) / 2),
                       (corner[0] + side * 2 * s, corner[1]))
-        cv2.polylines(img, [_p(fold)], False, mix(min(1.0, p["fold0"] + 0.4 * k * d["fold"])), 1, aa, _SHIFT)
+        cv2.polylines(img, [_p(fold)], False, mix(min(1.0, p["fold0"] + 0.6 * k * d["fold"])), 1, aa, _SHIFT)
     chin_y = my + gap + lh * 1.4 + 5 * s + jaw * 0.3
     cv2.polylines(img, [_p(_curve((cx - mw * 0.5, chin_y), (cx, chin_y + 1.5 * s), (cx + mw * 0.5, chin_y)))],
                   False, mix(0.4), 1, aa, _SHIFT)
@@ -347,8 +349,8 @@ def make_synthetic(root, *, subjects: int = 8, clips_per_class: int = 4,
             # head jitter: slow drift (two sinusoids) plus tremor, about a pixel
             ph = rng.uniform(0, 2 * np.pi, 4)
             tt = np.arange(n) / fps
-            drift = 0.6 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]), np.sin(2 * np.pi * 0.9 * tt + ph[1])])
-            tremor = rng.normal(0, 0.25 * p["s"], (2, n))
+            drift = 0.4 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]), np.sin(2 * np.pi * 0.9 * tt + ph[1])])
+            tremor = rng.normal(0, 0.2 * p["s"], (2, n))
             rot = 0.4 * np.sin(2 * np.pi * 1.1 * tt + ph[2]) + rng.normal(0, 0.1, n)
             noise_rng = np.random.default_rng(rng.integers(2**63))
             start = int(rng.integers(1, 300))  # real CASME II clips start at img<first frame>, not 0

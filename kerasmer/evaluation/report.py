@@ -135,7 +135,7 @@ def render_markdown(report: dict) -> str:
         w(f"| {p['n']} | {_fmt(p['accuracy'])} | {_fmt(p['uf1'])} | {_fmt(p['uar'])} | {_fmt(p['war'])} |")
         w()
         a = report["across_folds"]
-        w(f"Mean ± std across folds ({a['label']}): " + ", ".join(
+        w(f"Mean ± std across folds (of per-fold scores, not the pooled score): " + ", ".join(
             f"{k} {a[k]['mean']:.4f} ± {a[k]['std']:.4f}" for k in ("accuracy", "uf1", "uar", "war") if k in a))
         w()
         w("## Per class (pooled)")

@@ -1,7 +1,7 @@
 """Token layers for the attention models: grid split, token folding, positional
 embedding and token selection.
 
-The shallow attention models of Upadhy & Verlekar (2024) turn a clip into a
+The shallow attention models of Upadhy & Verlekar turn a clip into a
 short sequence of tokens (one per 3×3 grid block, or one per frame) before a
 multi-head self-attention layer.  These layers do the reshaping with
 ``keras.ops`` only, so they run on every Keras backend and serialise in
@@ -240,7 +240,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         >>> y = MultiHeadSelfAttention(4, 16)(keras.ops.zeros((2, 13, 256)))  # doctest: +SKIP
 
     Reference: Vaswani et al., "Attention is all you need", NeurIPS 2017; used
-    with 4 heads by Upadhy & Verlekar (2024), §2.
+    with 4 heads by Upadhy & Verlekar, §2.
     """
 
     def __init__(self, num_heads: int, key_dim: int, **kwargs):

@@ -169,9 +169,9 @@ def init_from_baseline(model: keras.Model, baseline, *, head: str = "predictions
     Weights are copied by layer name (:func:`kerasmer.models.transfer.load_weights_by_name`).
     The classifier ``head`` is copied when its shape matches and otherwise left
     freshly initialised (e.g. 5 macro-expression classes -> 3 SMIC classes).
-    The function checks that the transfer did what the paper does: every
-    non-attention layer with weights received the baseline's weights, and no
-    attention layer received anything.
+    Before copying anything it checks that the transfer does what the paper
+    does: every non-attention layer with weights receives the baseline's
+    weights, and no attention layer receives anything.
 
     Args:
         model: the attention model (``micro_attention=True``), modified in place.

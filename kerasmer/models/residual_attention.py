@@ -115,6 +115,11 @@ def soft_mask_branch(x, encoder_depth, *, activation="mixed", name):
         y = BilinearResize(name=f"{name}_up{level}_resize")([y, skip])
         y = keras.layers.Add(name=f"{name}_up{level}_add")([y, skip])
         y = residual_unit(y, filters, name=f"{name}_up{level}")
+    if activation == "spatial" and tuple(y.shape[1:3]) == (1, 1):
+        # Eq. 6 standardises each channel over space: a mask upsampled from a
+        # single pixel is constant, standardises to 0 and never trains.
+        raise ValueError(f"attention_activation='spatial' needs a mask bottom of at least 2x2, but {name} "
+                         f"pools {tuple(x.shape[1:3])} to 1x1: use a larger input_shape")
     y = BilinearResize(name=f"{name}_up0_resize")([y, x])
     for i in (1, 2):
         y = keras.layers.BatchNormalization(name=f"{name}_out{i}_bn")(y)
@@ -262,7 +267,8 @@ def attention_outputs(model: keras.Model) -> keras.Model:
     mask_layers = [layer for layer in model.layers if isinstance(layer, AttentionActivation)]
     if not mask_layers:
         raise ValueError(f"attention_outputs: model {model.name!r} has no AttentionActivation layer")
-    return keras.Model(model.inputs, [model.outputs[0], *[layer.output for layer in mask_layers]],
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, [model.outputs[0], *[layer.output for layer in mask_layers]],
                        name=f"{model.name}_attention")
 
 

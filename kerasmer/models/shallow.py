@@ -1,7 +1,7 @@
 """Shallow convolution + multi-head self-attention models on 13-frame clips.
 
 Reference: P. Upadhy, T. T. Verlekar, "Shallow convolution and attention-based
-models for micro-expression recognition", 2024.  §2 and Fig. 1 (the three
+models for micro-expression recognition" (BITS Pilani Goa).  §2 and Fig. 1 (the three
 models) and Table 1 (28M, 55M and 6M trainable parameters).
 
 Input: 13 frames resized to 90×90, sampled onset -> apex -> offset (onset, five
@@ -22,7 +22,7 @@ from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
 
 PAPER = ("Upadhy & Verlekar, Shallow convolution and attention-based models for micro-expression "
-         "recognition, 2024")
+         "recognition")
 # The five MMEW emotions of the evaluation protocol (§3, Table 2).
 SHALLOW_CLASSES = ("happiness", "disgust", "fear", "surprise", "sadness")
 # 13 frames of 90×90; RGB by default (see docs/architectures.md).

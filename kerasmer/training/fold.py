@@ -170,10 +170,7 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
             for k, v in logs.items():
                 history.setdefault(k, []).append(v)
             if writer is not None:
-                with writer.as_default():
-                    for k, v in logs.items():
-                        tf.summary.scalar(k, v, step=epoch + 1)
-                writer.flush()
+                _write_scalars(writer, logs, step=epoch + 1)
             if selector is not None:
                 selector.on_epoch_end(epoch, logs)
             if plateau is not None:
@@ -213,6 +210,19 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
         val_clips=val_df["clip"].astype(str).tolist(), transfer=transfer, resumed_from_epoch=int(start),
     )
     return model, result
+
+
+def _write_scalars(writer, logs: dict, step: int) -> None:
+    """TensorBoard scalars via core TensorFlow (``tf.summary.scalar`` needs the tensorboard package)."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    meta = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+                                       data_class=summary_pb2.DATA_CLASS_SCALAR)
+    with writer.as_default():
+        for k, v in logs.items():
+            tf.summary.write(k, tf.constant(float(v), tf.float32), step=step, metadata=meta)
+    writer.flush()
 
 
 def _transfer(model, init_from, freeze, log) -> dict:

@@ -139,10 +139,13 @@ def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult
         _check_restart(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
+    from tensorflow.python.framework import config as tf_config  # the only home of is/disable_op_determinism
+
     previous = keras.config.dtype_policy()
+    was_deterministic = tf_config.is_op_determinism_enabled()
     policy = apply_precision(config.precision)
     if config.deterministic:
-        # Needed for resumed runs to equal uninterrupted ones; costs some speed.
+        # Needed for resumed runs to equal uninterrupted ones; costs some speed.  Restored afterwards.
         tf.config.experimental.enable_op_determinism()
     try:
         strategy = get_strategy(config.strategy)
@@ -204,5 +207,7 @@ def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult
                 bar.update(n + 1, values=[("pooled_uf1", pooled_uf1)], finalize=n + 1 == len(selected))
     finally:
         keras.config.set_dtype_policy(previous)
+        if config.deterministic and not was_deterministic:
+            tf_config.disable_op_determinism()
     write_report(run_dir)
     return summarize(results, class_names, failed, run_dir=str(run_dir), protocol=config.protocol)

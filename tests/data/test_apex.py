@@ -46,35 +46,41 @@ def _textured(seed=0):
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("where", ["first", "last", "inside"])
-def test_spot_apex_at_clip_ends(where):
-    # a patch on a static background moves away from and back to rest; its peak is the apex
+def _moving_patch(amounts):
+    """Frames whose central patch is shifted right by ``amounts[t]`` pixels on a static background."""
     base, patch_src = _textured(0), _textured(1)
-    t = np.arange(20)
-    peak = {"first": 0, "last": 19, "inside": 8}[where]
-    amount = 3.0 * np.exp(-((t - peak) / 5.0) ** 2) if where == "inside" else 3.0 * (1 - np.abs(t - peak) / 19)
     frames = []
-    for a in amount:
+    for a in amounts:
         f = base.copy()
         m = np.float32([[1, 0, a], [0, 1, 0]])
         f[20:44, 20:44] = cv2.warpAffine(patch_src, m, (64, 64), borderMode=cv2.BORDER_REFLECT)[20:44, 20:44]
         frames.append(f)
-    if where == "first":  # onset is the reference, so an apex on it means a clip that only relaxes
-        frames = frames[::-1][::-1]
-    index, curve = spot_apex(np.stack(frames), smooth=3, return_curve=True)
-    assert curve.shape == (20,) and curve[0] == 0
-    if where == "first":
-        # flow is measured against frame 0 itself, so the spotted apex is where the
-        # clip differs most from it: the far end
-        assert index >= 17
-    else:
-        assert abs(index - peak) <= 1
+    return np.stack(frames)
 
 
-def test_smooth_curve_is_a_centered_moving_average():
-    c = np.array([0, 0, 3, 0, 0], np.float32)
-    assert np.allclose(smooth_curve(c, 3), [0, 1, 1, 1, 0])
-    assert np.allclose(smooth_curve(c, 1), c)
+@pytest.mark.parametrize("peak", [19, 8, 1])
+def test_spot_apex_inside_and_at_the_last_frame(peak):
+    t = np.arange(20)
+    amounts = 3.0 * np.exp(-(((t - peak) / 4.0) ** 2)) * (t > 0)  # onset (frame 0) at rest
+    index, curve = spot_apex(_moving_patch(amounts), smooth=3, return_curve=True)
+    assert curve.shape == (20,)
+    assert abs(index - peak) <= 1, curve.round(2).tolist()
+
+
+def test_spot_apex_on_one_or_two_frames():
+    assert spot_apex(_moving_patch([0.0])) == 0  # a one-frame clip: its only frame
+    assert spot_apex(_moving_patch([0.0, 2.0])) == 1
+    with pytest.raises(ValueError, match="clip c1: frames must be a non-empty clip"):
+        spot_apex(np.zeros((0, 8, 8), np.uint8), clip_id="c1")
+
+
+def test_smooth_curve_is_a_centred_gaussian():
+    c = np.array([0, 0, 0, 3, 0, 0, 0], np.float32)
+    out = smooth_curve(c, 1.0)
+    assert out.argmax() == 3 and np.isclose(out.sum(), 3.0, atol=1e-3)  # centred, mass kept inside
+    assert np.allclose(out, out[::-1])  # symmetric input stays symmetric
+    assert np.allclose(smooth_curve(c, 0), c)
+    assert np.allclose(smooth_curve(np.full(5, 2.0), 2.0), 2.0)  # edges replicate, no droop
     with pytest.raises(ValueError, match="smooth"):
         spot_apex(np.zeros((3, 8, 8), np.uint8), smooth=-1)
 

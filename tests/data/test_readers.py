@@ -151,7 +151,7 @@ def test_mmew_apex_and_offset_fixed_together(tmp_path):
         33, subject="S01", prefix="S01-01-", emotion="happiness") + [bad])  # bad clip on row 35
     row = read_dataset("mmew", root).set_index("clip").loc["S09-01-001"]
     assert (row["apex"], row["offset"]) == (40, 75)
-    assert row["frame_numbers"] == list(range(10, 76))
+    assert row["frame_numbers"] == list(range(10, 81))  # clip folders are listed whole, as in CASME II
 
 
 def test_user_fix_table_and_drop_option(tmp_path):
@@ -162,8 +162,9 @@ def test_user_fix_table_and_drop_option(tmp_path):
         read_dataset("casme", root)
     table = pd.DataFrame([dict(dataset="casme", file="Section A.xls*", row="", subject="01", clip="EP01_5",
                                field="apex", when="invalid", value="4", reason="typo", source="test")])
-    with pytest.warns(UserWarning, match=r"dropped 1 invalid row") as caught:
+    with pytest.warns(UserWarning) as caught:
         df = read_dataset("casme", root, fixes=table, errors="drop")
+    assert any("dropped 1 invalid row" in str(w.message) for w in caught)
     assert list(df["clip"]) == ["EP01_5", "EP01_12"]
     assert df.set_index("clip").loc["EP01_5", "apex"] == 4
     assert len(df.attrs["dropped"]) == 1 and "row 3" in df.attrs["dropped"][0]
@@ -189,3 +190,18 @@ def test_apply_fixes_guards():
     assert list(fixed["Ap"]) == [15, 12, 15] and [a["row"] for a in applied] == [2, 4]
     untouched, none = apply_fixes(t, dataset="x", file="a.csv", columns=cols, fixes=fx_table)
     assert none == [] and list(untouched["Ap"]) == ["/", 12, -1]
+
+
+def test_packaged_casme2_entries_fit_the_casme2_columns(tmp_path):
+    from kerasmer.data.readers import casme2
+    from kerasmer.data.readers._common import read_xlsx
+
+    target = dict(subject="05", clip="EP12_03f", emotion="disgust", onset=250, apex=None, offset=300,
+                  frames=[250, 300])
+    root, _ = fx.write_casme2_fixture(tmp_path, clips=fx.filler_clips(29, subject="01", prefix="EP0",
+                                                                      emotion="others") + [target])
+    xlsx = root / "CASME2-coding-20140508.xlsx"
+    table = read_xlsx(xlsx, dataset="casme2")
+    assert table.loc[31, "ApexFrame"] == "/"  # row 31 of the official file has no apex
+    fixed, applied = apply_fixes(table, dataset="casme2", file=xlsx, columns=casme2.COLUMNS)
+    assert fixed.loc[31, "ApexFrame"] == 279 and [a["row"] for a in applied] == [31]

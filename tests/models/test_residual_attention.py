@@ -20,12 +20,12 @@ from kerasmer.layers.attention import AttentionActivation, BilinearResize
 from kerasmer.models.residual_attention import attention_outputs
 
 SMALL = (64, 64, 3)
-EMO_SMALL = (16, 16, 8)
+EMO_SMALL = (32, 32, 8)  # smaller sizes pool some masks to 1x1
 rng = np.random.default_rng(0)
 
 
 def _outputs_of(model, *layer_names):
-    return keras.Model(model.inputs, [model.get_layer(n).output for n in layer_names])
+    return keras.Model(model.input, [model.get_layer(n).output for n in layer_names])
 
 
 # ----------------------------------------------------------------- activations (eqs. 4-6)
@@ -168,6 +168,8 @@ def test_bilinear_resize_to_reference_and_fixed_size():
 def test_input_shape_errors_name_the_argument():
     with pytest.raises(ValueError, match="input_shape"):
         kerasmer.build_model("attention56", input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match="spatial"):
+        kerasmer.build_model("emoresnet", input_shape=(16, 16, 8), attention_activation="spatial")
     with pytest.raises(ValueError, match="stage3_size"):
         kerasmer.build_model("larnet", input_shape=SMALL, stage3_size=(4, 4))
 
@@ -227,9 +229,9 @@ def test_larnet_loads_stage_weights_and_freezes(tmp_path):
     keras.utils.set_random_seed(6)
     a92 = kerasmer.build_model("attention92", num_classes=5, input_shape=SMALL)
     a56 = kerasmer.build_model("attention56", num_classes=5, input_shape=SMALL)
-    a92.save(tmp_path / "a92.keras")
-    model = kerasmer.build_model("larnet", input_shape=SMALL, stage1_weights=str(tmp_path / "a92.keras"),
-                                 stage2_weights=a56, freeze_stages=True)
+    a56.save(tmp_path / "a56.keras")  # one stage from a file, the other from a model
+    model = kerasmer.build_model("larnet", input_shape=SMALL, stage1_weights=a92,
+                                 stage2_weights=str(tmp_path / "a56.keras"), freeze_stages=True)
     for src, prefix in ((a92, "stage1_"), (a56, "stage2_")):
         for name in ("conv1_conv", "att2_1_mask_out2_conv", "res5_3_3_conv", "post_bn"):
             for w_src, w_dst in zip(src.get_layer(name).weights, model.get_layer(prefix + name).weights):

@@ -1,4 +1,4 @@
-"""The three shallow attention models against §2 and Table 1 of Upadhy & Verlekar (2024),
+"""The three shallow attention models against §2 and Table 1 of Upadhy & Verlekar,
 and their token layers.  Full-size models are only built; forward passes use small clips."""
 
 import keras
@@ -73,7 +73,8 @@ def test_positional_embedding_only_where_the_paper_adds_it():
 
 def test_selected_tokens():
     assert kerasmer.build_model("shallow_conv2d_mhsa", input_shape=SMALL).get_layer("apex_token").index == T // 2
-    assert kerasmer.build_model("shallow_conv2d_mhsa", input_shape=SMALL, apex_index=4).get_layer("apex_token").index == 4
+    moved = kerasmer.build_model("shallow_conv2d_mhsa", input_shape=SMALL, apex_index=4)
+    assert moved.get_layer("apex_token").index == 4
     assert kerasmer.build_model("shallow_convlstm_mhsa", input_shape=SMALL).get_layer("offset_token").index == -1
 
 

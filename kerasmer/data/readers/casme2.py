@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pandas as pd
 
 from kerasmer.data.readers import register_reader
@@ -51,8 +53,18 @@ def _canonical_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns=rename)
 
 
+def _synthetic_fps(root: Path) -> float | None:
+    # make_synthetic records its arguments next to the files; its fps may differ from 200.
+    marker = root / "kerasmer_synthetic.json"
+    try:
+        return float(json.loads(marker.read_text())["fps"]) if marker.is_file() else None
+    except (ValueError, KeyError, TypeError) as err:
+        raise AnnotationError(DATASET, marker, f"unreadable synthetic-set marker ({err})") from err
+
+
 @register_reader(DATASET)
-def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "raise") -> pd.DataFrame:
+def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "raise",
+                fps: float | None = None) -> pd.DataFrame:
     """Read CASME II (or the synthetic set written in its format).
 
     Args:
@@ -64,6 +76,8 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
             ``CASME2-coding-*.xlsx`` found under ``root``.
         errors: ``"raise"`` (default) stops at the first bad row; ``"warn"``
             leaves bad rows out with a warning that names each.
+        fps: frame rate to report; default 200 (CASME II's), or the rate recorded
+            in ``kerasmer_synthetic.json`` for a set written by ``make_synthetic``.
 
     Returns:
         The schema DataFrame (:mod:`kerasmer.data.schema`), one row per clip in
@@ -94,6 +108,8 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
         root, SPREADSHEET_PATTERNS, dataset=DATASET, what="coding spreadsheet")
     table = _canonical_columns(read_xlsx(xlsx, dataset=DATASET))
     require_columns(table, COLUMNS.values(), dataset=DATASET, file=xlsx)
+    if fps is None:
+        fps = _synthetic_fps(root) or FPS
     frame_root = find_dir(root, candidates, dataset=DATASET, what=f"{frames} frame folder")
 
     rows = []
@@ -112,11 +128,15 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
             clip_dir = frame_root / f"sub{subject}" / clip
             if not clip_dir.is_dir():
                 raise AnnotationError(DATASET, xlsx, f"clip folder {clip_dir} not found", row=row_no)
-            paths, numbers = list_frames(clip_dir, dataset=DATASET)
+            try:
+                paths, numbers = list_frames(clip_dir, dataset=DATASET)
+            except AnnotationError as err:  # add the spreadsheet row to the folder's problem
+                raise AnnotationError(DATASET, xlsx, f"{err.file}: {str(err).split(': ', 1)[-1]}",
+                                      row=row_no) from err
             rows.append(make_row(
                 dataset=DATASET, subject=subject, clip=clip, emotion=cell_text(rec["Estimated Emotion"]),
                 onset=onset, apex=apex, offset=offset, action_units=cell_text(rec["Action Units"]),
-                frame_paths=paths, frame_numbers=numbers, fps=FPS, file=xlsx, row=row_no,
+                frame_paths=paths, frame_numbers=numbers, fps=fps, file=xlsx, row=row_no,
             ))
         except AnnotationError as err:
             handle_row_error(err, errors)

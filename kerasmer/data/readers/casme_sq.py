@@ -61,8 +61,11 @@ def _digits(value) -> str:
 
 
 def _name_maps(xlsx: Path) -> tuple[dict, dict]:
-    with pd.ExcelFile(xlsx, engine="openpyxl") as book:
-        names = book.sheet_names
+    try:
+        with pd.ExcelFile(xlsx, engine="openpyxl" if xlsx.suffix.lower() == ".xlsx" else None) as book:
+            names = book.sheet_names
+    except Exception as err:  # same failure as read_xlsx_raw reports, named
+        raise AnnotationError(DATASET, xlsx, f"cannot read spreadsheet ({type(err).__name__}: {err})") from err
     rule1 = read_xlsx_raw(xlsx, dataset=DATASET, sheet_name=_sheet(names, "naming rule1", 1, xlsx))
     rule2 = read_xlsx_raw(xlsx, dataset=DATASET, sheet_name=_sheet(names, "naming rule2", 2, xlsx))
     subjects, videos = {}, {}
@@ -173,6 +176,7 @@ def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: s
         except AnnotationError:
             return "", ""
 
-    return build_rows(table, dataset=DATASET, file=xlsx, cols={**{c: c for c in MAIN_COLUMNS}, "clip": "name"}, fps=FPS,
-                      locate=locate, subject_of=subject_of, clip_of=clip_of, extra_of=extra_of, errors=errors,
+    cols = {**{c: c for c in MAIN_COLUMNS}, "clip": "name"}
+    return build_rows(table, dataset=DATASET, file=xlsx, cols=cols, fps=FPS, locate=locate,
+                      subject_of=subject_of, clip_of=clip_of, extra_of=extra_of, errors=errors,
                       fixes=fixes, check_frames=check_frames, long_video=True, ident=ident)

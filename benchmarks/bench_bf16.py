@@ -1,0 +1,170 @@
+"""Training throughput in float32 and bfloat16, with and without the Conv3D guard.
+
+Measures train steps (forward, backward, SGD update; one ``tf.function``) of
+``resnet3d18`` and ``meranet18`` at their real 16×112×112×3 clip size, in three
+modes:
+
+* ``float32``;
+* ``bf16+guard``: ``mixed_bfloat16`` with kerasmer's guard (Conv3Ds whose input
+  depth is smaller than the kernel depth compute in float32);
+* ``bf16-noguard``: ``mixed_bfloat16`` with ``KERASMER_DISABLE_BF16_GUARD=1``
+  (fast but wrong: those layers' weight gradients are garbage with oneDNN 3.7).
+
+It also reports the share of conv FLOPs the guard moves to float32, and whether
+the loss stayed finite.  Results are printed as a Markdown table and written as
+JSON with the machine description (``precision_environment``).
+
+Usage:
+    python benchmarks/bench_bf16.py --batch 4 --steps 5 --out bench_bf16.json
+
+Example:
+    >>> # python benchmarks/bench_bf16.py --models resnet3d18 --steps 3   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import kerasmer  # noqa: E402
+from kerasmer.layers.precision import DISABLE_ENV  # noqa: E402
+from kerasmer.training.precision import precision_environment  # noqa: E402
+
+MODES = {  # name: (policy, guard disabled)
+    "float32": ("float32", False),
+    "bf16+guard": ("mixed_bfloat16", False),
+    "bf16-noguard": ("mixed_bfloat16", True),
+}
+
+
+def build(name: str, policy: str, disable_guard: bool, num_classes: int):
+    """Build ``name`` under ``policy``, recording every Conv3D's input shape.
+
+    Returns:
+        ``(model, convs)``, ``convs`` a list of ``(layer, input_shape)``.
+    """
+    seen = []
+    original_build = keras.layers.Conv3D.build
+
+    def recording_build(self, input_shape):
+        seen.append((self, tuple(input_shape)))
+        return original_build(self, input_shape)
+
+    keras.layers.Conv3D.build = recording_build
+    old_env = os.environ.pop(DISABLE_ENV, None)
+    if disable_guard:
+        os.environ[DISABLE_ENV] = "1"
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model = kerasmer.build_model(name, num_classes=num_classes)
+    finally:
+        keras.layers.Conv3D.build = original_build
+        keras.config.set_dtype_policy("float32")
+        os.environ.pop(DISABLE_ENV, None)
+        if old_env is not None:
+            os.environ[DISABLE_ENV] = old_env
+    return model, seen
+
+
+def conv_flops(layer, input_shape) -> float:
+    """Forward multiply-adds ×2 of one Conv3D call, per sample."""
+    out = layer.compute_output_shape(input_shape)
+    kernel_volume = int(np.prod(layer.kernel_size))
+    cin = int(input_shape[-1]) // layer.groups
+    return 2.0 * float(np.prod(out[1:])) * kernel_volume * cin
+
+
+def time_training(model, batch: int, steps: int, warmup: int, seed: int = 0):
+    """Median seconds per train step, and the losses seen."""
+    rng = np.random.default_rng(seed)
+    shape = (batch,) + tuple(model.input_shape[1:])
+    x = tf.constant(rng.standard_normal(shape).astype("float32"))
+    y = tf.one_hot(np.arange(batch) % model.output_shape[-1], model.output_shape[-1])
+    optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    loss_fn = keras.losses.CategoricalCrossentropy()
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    losses, times = [], []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        loss = float(step())
+        dt = time.perf_counter() - t0
+        losses.append(loss)
+        if i >= warmup:
+            times.append(dt)
+    return statistics.median(times), times, losses
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["resnet3d18", "meranet18"])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing, oneDNN primitive caches)")
+    parser.add_argument("--num-classes", type=int, default=3)
+    parser.add_argument("--out", default=None, help="write results as JSON here")
+    args = parser.parse_args(argv)
+
+    env = precision_environment()
+    env.pop("precision"), env.pop("compute_dtype"), env.pop("variable_dtype")
+    env.update(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+               load_average=os.getloadavg(), batch=args.batch, steps=args.steps, warmup=args.warmup)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    results = []
+    for name in args.models:
+        for mode in args.modes:
+            policy, disable = MODES[mode]
+            model, convs = build(name, policy, disable, args.num_classes)
+            total = sum(conv_flops(layer, s) for layer, s in convs)
+            f32 = [(layer, s) for layer, s in convs if policy != "float32" and layer.compute_dtype == "float32"]
+            share = sum(conv_flops(layer, s) for layer, s in f32) / total if total else 0.0
+            median, times, losses = time_training(model, args.batch, args.steps, args.warmup)
+            row = dict(model=name, mode=mode, median_step_s=median, clips_per_s=args.batch / median,
+                       step_times_s=times, losses=losses, loss_finite=bool(np.all(np.isfinite(losses))),
+                       float32_conv3d_layers=[layer.name for layer, _ in f32], float32_conv_flop_share=share,
+                       load_average_after=os.getloadavg())
+            results.append(row)
+            print(f"{name:12s} {mode:13s} {median:7.2f} s/step  {row['clips_per_s']:6.2f} clips/s  "
+                  f"float32 convs {len(f32)} ({share:.1%} of conv FLOPs)  losses {np.round(losses, 3).tolist()}",
+                  flush=True)
+            del model
+            keras.backend.clear_session()
+
+    print("\n| model | mode | median s/step | clips/s | vs float32 | float32 Conv3Ds (FLOP share) | loss finite |")
+    print("|---|---|---|---|---|---|---|")
+    base = {r["model"]: r["median_step_s"] for r in results if r["mode"] == "float32"}
+    for r in results:
+        speed = f"{base[r['model']] / r['median_step_s']:.2f}×" if r["model"] in base else "n/a"
+        print(f"| {r['model']} | {r['mode']} | {r['median_step_s']:.2f} | {r['clips_per_s']:.2f} | {speed} | "
+              f"{len(r['float32_conv3d_layers'])} ({r['float32_conv_flop_share']:.1%}) | {r['loss_finite']} |")
+    print("\nmachine:", json.dumps(env))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"environment": env, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""``kerasmer train``, ``kerasmer evaluate`` and ``kerasmer recipes``.
+
+    kerasmer train --synthetic --model learnet --recipe learnet --epochs 5 --out runs/demo
+    kerasmer train --config run.yaml --folds 3,7,12 --out runs/job1     # one fan-out job
+    kerasmer evaluate runs/demo                                        # recompute and print the report
+    kerasmer evaluate runs/job1 runs/job2 --out runs/merged            # merge fan-out jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+
+def _key_value(text: str, flag: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"kerasmer train: {flag} expects NAME=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value) if value != "" else None
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train and evaluate with a protocol and a paper recipe (resumable)",
+                       description="Flags override the --config file; every run writes its resolved config "
+                                   "to OUT/config.json.  Rerun the same command to resume an interrupted run.")
+    p.add_argument("--config", help="YAML or JSON run config")
+    p.add_argument("--model", help="registered model (kerasmer models)")
+    p.add_argument("--data", action="append", metavar="NAME=ROOT",
+                   help="dataset and its root, repeatable (e.g. --data casme2=/data/CASME2 --data samm=/data/SAMM)")
+    p.add_argument("--synthetic", action="store_true", help="use the synthetic CASME II-format set")
+    p.add_argument("--subjects", type=int, help="synthetic set: subjects (default 8)")
+    p.add_argument("--clips-per-class", type=int, help="synthetic set: clips per class and subject (default 4)")
+    p.add_argument("--labels", help="label scheme, e.g. megc3 (default: the dataset's own emotions)")
+    p.add_argument("--protocol", help="loso, megc_composite, hde, kfold or split")
+    p.add_argument("--recipe", help="larnet, meranet, micro_attention, learnet or shallow (kerasmer recipes)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a recipe field, repeatable")
+    p.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
+    p.add_argument("--iterations", type=int, help="shortcut for --set iterations=N (optimizer steps)")
+    p.add_argument("--batch-size", type=int, help="shortcut for --set batch_size=N (global batch)")
+    p.add_argument("--learning-rate", type=float, help="shortcut for --set learning_rate=X")
+    p.add_argument("--precision", help="float32, mixed_bfloat16, mixed_float16 or auto")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", dest="output_dir", help="run directory")
+    p.add_argument("--input-shape", help="model input shape, e.g. 32,32,3")
+    p.add_argument("--val-fraction", type=float, help="share of training subjects used for validation")
+    p.add_argument("--n-splits", type=int, help="kfold: number of folds")
+    p.add_argument("--test-fraction", type=float, help="split: share of clips held out")
+    p.add_argument("--folds", help="run only these folds, comma-separated (fan-out jobs)")
+    p.add_argument("--strategy", help="default, mirrored or multiworker")
+    p.add_argument("--init-from", help=".keras or .weights.h5 file to load weights from by layer name")
+    p.add_argument("--freeze", action="append", metavar="PATTERN", help="freeze layers matching, repeatable")
+    p.add_argument("--no-resume", action="store_true", help="start every fold afresh")
+    p.add_argument("--no-deterministic", action="store_true", help="allow non-deterministic (faster) ops")
+    p.add_argument("--verbose", type=int, help="Keras epoch progress (0, 1 or 2)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="recompute a run's report (or merge several runs) and print it")
+    p.add_argument("run_dirs", nargs="+", help="run directories (several: fan-out jobs to merge)")
+    p.add_argument("--out", help="where to write the merged report (needed for several run directories)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recipes", help="list the training recipes")
+    p.set_defaults(func=cmd_recipes)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~kerasmer.training.RunConfig` of ``kerasmer train``'s flags (over ``--config``)."""
+    from kerasmer.training.config import RunConfig, load_config
+
+    fields: dict = {}
+    for name in ("model", "labels", "protocol", "recipe", "precision", "seed", "output_dir", "val_fraction",
+                 "n_splits", "test_fraction", "strategy", "init_from", "verbose"):
+        value = getattr(args, name)
+        if value is not None:
+            fields[name] = value
+    if args.data:
+        fields["data"] = dict(_key_value(d, "--data") for d in args.data)
+    if args.synthetic:
+        fields["data"] = {"synthetic": None}
+    synthetic = {k: v for k, v in (("subjects", args.subjects), ("clips_per_class", args.clips_per_class))
+                 if v is not None}
+    if args.input_shape:
+        try:
+            fields["input_shape"] = [int(v) for v in args.input_shape.split(",")]
+        except ValueError:
+            raise SystemExit(f"kerasmer train: --input-shape expects integers like 32,32,3, got {args.input_shape!r}")
+    if args.folds:
+        fields["folds"] = [f.strip() for f in args.folds.split(",") if f.strip()]
+    if args.freeze:
+        fields["freeze"] = list(args.freeze)
+    if args.no_resume:
+        fields["resume"] = False
+    if args.no_deterministic:
+        fields["deterministic"] = False
+    overrides = dict(_key_value(s, "--set") for s in (args.set or []))
+    for name in ("epochs", "iterations", "batch_size", "learning_rate"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.config:
+        base = load_config(args.config)
+        d = base.to_dict()
+        d.update(fields)
+        d["recipe_overrides"] = {**base.recipe_overrides, **overrides}
+        d["synthetic"] = {**base.synthetic, **synthetic}
+        return RunConfig.from_dict(d, source=args.config)
+    fields["recipe_overrides"] = overrides
+    fields["synthetic"] = {"subjects": 8, "clips_per_class": 4, **synthetic}
+    return RunConfig.from_dict(fields, source="kerasmer train")
+
+
+def cmd_train(args) -> int:
+    from kerasmer.training import run
+
+    try:
+        config = config_from_args(args)
+    except ValueError as err:
+        raise SystemExit(f"kerasmer train: {err}") from None
+    print(f"kerasmer train: {config.model} / {config.protocol} / recipe {config.recipe} -> {config.output_dir}")
+    try:
+        result = run(config)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"kerasmer train: {err}") from None
+    print(result.fold_table())
+    if result.pooled:
+        print(f"pooled UF1 = {result.pooled['uf1']:.4f}   UAR = {result.pooled['uar']:.4f}   "
+              f"report: {config.output_dir}/report.md")
+    return 1 if result.failed and not result.folds else 0
+
+
+def cmd_evaluate(args) -> int:
+    from kerasmer.evaluation.report import write_report
+
+    if len(args.run_dirs) > 1 and not args.out:
+        raise SystemExit("kerasmer evaluate: merging several run directories needs --out DIR")
+    out = args.out or args.run_dirs[0]
+    try:
+        print(write_report(out, sources=args.run_dirs))
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"kerasmer evaluate: {err}") from None
+    return 0
+
+
+def cmd_recipes(args) -> int:
+    from kerasmer.training.recipes import RECIPES
+
+    for name, r in sorted(RECIPES.items()):
+        length = f"{r.iterations} iterations" if r.iterations else f"{r.epochs} epochs"
+        print(f"{name:16s} {r.optimizer:5s} lr {r.learning_rate:<7g} batch {r.batch_size:<3d} {length:16s} "
+              f"schedule {r.schedule:13s} {r.paper}")
+    return 0
