@@ -85,8 +85,8 @@ def conv_flops(layer, input_shape) -> float:
     return 2.0 * float(np.prod(out[1:])) * kernel_volume * cin
 
 
-def time_training(model, batch: int, steps: int, warmup: int, seed: int = 0):
-    """Median seconds per train step, and the losses seen."""
+def make_step(model, batch: int, seed: int = 0):
+    """A compiled train step (forward, backward, SGD update) on a fixed random batch."""
     rng = np.random.default_rng(seed)
     shape = (batch,) + tuple(model.input_shape[1:])
     x = tf.constant(rng.standard_normal(shape).astype("float32"))
@@ -102,15 +102,13 @@ def time_training(model, batch: int, steps: int, warmup: int, seed: int = 0):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    losses, times = [], []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        loss = float(step())
-        dt = time.perf_counter() - t0
-        losses.append(loss)
-        if i >= warmup:
-            times.append(dt)
-    return statistics.median(times), times, losses
+    return step
+
+
+def timed(step):
+    t0 = time.perf_counter()
+    loss = float(step())
+    return time.perf_counter() - t0, loss
 
 
 def main(argv=None):
@@ -135,23 +133,35 @@ def main(argv=None):
         pass
     results = []
     for name in args.models:
+        runs = []
         for mode in args.modes:
             policy, disable = MODES[mode]
             model, convs = build(name, policy, disable, args.num_classes)
             total = sum(conv_flops(layer, s) for layer, s in convs)
             f32 = [(layer, s) for layer, s in convs if policy != "float32" and layer.compute_dtype == "float32"]
             share = sum(conv_flops(layer, s) for layer, s in f32) / total if total else 0.0
-            median, times, losses = time_training(model, args.batch, args.steps, args.warmup)
-            row = dict(model=name, mode=mode, median_step_s=median, clips_per_s=args.batch / median,
-                       step_times_s=times, losses=losses, loss_finite=bool(np.all(np.isfinite(losses))),
-                       float32_conv3d_layers=[layer.name for layer, _ in f32], float32_conv_flop_share=share,
-                       load_average_after=os.getloadavg())
-            results.append(row)
-            print(f"{name:12s} {mode:13s} {median:7.2f} s/step  {row['clips_per_s']:6.2f} clips/s  "
-                  f"float32 convs {len(f32)} ({share:.1%} of conv FLOPs)  losses {np.round(losses, 3).tolist()}",
-                  flush=True)
-            del model
-            keras.backend.clear_session()
+            runs.append(dict(model=name, mode=mode, step=make_step(model, args.batch), keep=model,
+                             step_times_s=[], losses=[], float32_conv3d_layers=[layer.name for layer, _ in f32],
+                             float32_conv_flop_share=share, conv_gflops_per_clip=total / 1e9))
+        # Modes are interleaved step by step, so a change in the machine's load
+        # (it is shared) hits all modes alike; medians drop the outliers.
+        for i in range(args.warmup + args.steps):
+            for run in runs:
+                dt, loss = timed(run["step"])
+                run["losses"].append(loss)
+                if i >= args.warmup:
+                    run["step_times_s"].append(dt)
+        for run in runs:
+            run.pop("step"), run.pop("keep")
+            run["median_step_s"] = statistics.median(run["step_times_s"])
+            run["clips_per_s"] = args.batch / run["median_step_s"]
+            run["loss_finite"] = bool(np.all(np.isfinite(run["losses"])))
+            print(f"{name:12s} {run['mode']:13s} {run['median_step_s']:7.2f} s/step  {run['clips_per_s']:6.2f} clips/s  "
+                  f"float32 convs {len(run['float32_conv3d_layers'])} ({run['float32_conv_flop_share']:.1%} of "
+                  f"conv FLOPs)  losses {np.round(run['losses'], 4).tolist()}", flush=True)
+        results.extend(runs)
+        keras.backend.clear_session()
+    env["load_average_after"] = os.getloadavg()
 
     print("\n| model | mode | median s/step | clips/s | vs float32 | float32 Conv3Ds (FLOP share) | loss finite |")
     print("|---|---|---|---|---|---|---|")

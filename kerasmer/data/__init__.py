@@ -17,6 +17,12 @@ from kerasmer.data.pipeline import (
 from kerasmer.data.readers import list_datasets, read_dataset, register_reader
 from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
 from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
+# face cropping, apex spotting, samplers, optical flow and the preprocessing cache
+from kerasmer.data.apex import clip_span, resolve_apex, spot_apex
+from kerasmer.data.cache import PreprocessCache
+from kerasmer.data.face import FaceCropper, NoFaceError
+from kerasmer.data.flow import flow_builder, flow_input, make_flow_builder, optical_flow, optical_strain
+from kerasmer.data.samplers import interpolate, sample_apex, sample_centered, sample_onset_apex, sample_uniform
 
 __all__ = [
     "AnnotationError", "COLUMNS", "EXPRESSION_AUS", "EXTRA_COLUMNS", "INPUT_BUILDERS", "build_input",
@@ -24,4 +30,9 @@ __all__ = [
     "load_clip", "load_fixes", "make_dataset", "map_labels",
     "make_synthetic", "rank_pooling_coefficients", "read_dataset", "register_input_builder",
     "register_reader", "sample_frame_numbers",
+]
+__all__ += [
+    "FaceCropper", "NoFaceError", "PreprocessCache", "clip_span", "flow_builder", "flow_input", "interpolate",
+    "make_flow_builder", "optical_flow", "optical_strain", "resolve_apex", "sample_apex", "sample_centered",
+    "sample_onset_apex", "sample_uniform", "spot_apex",
 ]

@@ -48,17 +48,27 @@ def _clip_name(row) -> str:
         return "clip"
 
 
-def decode_frame(path: str) -> np.ndarray:
+def decode_frame(path: str, *, dataset: str = "frames") -> np.ndarray:
     """Decode one image file as RGB uint8 (H, W, 3).
 
+    Args:
+        path: the image file.
+        dataset: dataset name, for the error message.
+
+    Returns:
+        The image, RGB uint8.
+
     Raises:
-        AnnotationError: the file is missing or not a readable image.
+        AnnotationError: the file is missing or not a readable image; names it.
+
+    Example:
+        >>> img = decode_frame("CASME2-RAW/sub01/EP02_01f/img46.jpg")  # doctest: +SKIP
     """
     with _STATS_LOCK:  # frames are decoded from several tf.data threads
         DECODE_STATS["frames"] += 1
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise AnnotationError("frames", path, "cannot read image (missing or damaged)")
+        raise AnnotationError(dataset, path, "cannot read image (missing or damaged)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -97,7 +107,8 @@ def load_clip(row, *, frames: Sequence[int] | None = None) -> np.ndarray:
         raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
                               f"frame number(s) {missing[:5]} not among the clip's frames "
                               f"{numbers[0]}..{numbers[-1]}")
-    images = [decode_frame(by_number[int(n)]) for n in frames]
+    dataset = str(row.get("dataset", "frames"))
+    images = [decode_frame(by_number[int(n)], dataset=dataset) for n in frames]
     h, w = images[0].shape[:2]
     images = [im if im.shape[:2] == (h, w) else cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)
               for im in images]

@@ -349,7 +349,8 @@ def make_synthetic(root, *, subjects: int = 8, clips_per_class: int = 4,
             # head jitter: slow drift (two sinusoids) plus tremor, about a pixel
             ph = rng.uniform(0, 2 * np.pi, 4)
             tt = np.arange(n) / fps
-            drift = 0.4 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]), np.sin(2 * np.pi * 0.9 * tt + ph[1])])
+            drift = 0.4 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]),
+                                             np.sin(2 * np.pi * 0.9 * tt + ph[1])])
             tremor = rng.normal(0, 0.2 * p["s"], (2, n))
             rot = 0.4 * np.sin(2 * np.pi * 1.1 * tt + ph[2]) + rng.normal(0, 0.1, n)
             noise_rng = np.random.default_rng(rng.integers(2**63))

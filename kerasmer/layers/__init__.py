@@ -1,6 +1,7 @@
 """Custom, serializable Keras layers and layer helpers used by the models."""
 
 from kerasmer.layers.normalization import LocalResponseNormalization
+from kerasmer.layers.attention import AttentionActivation, BilinearResize
 from kerasmer.layers.attention3d import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
 from kerasmer.layers.precision import conv3d, needs_float32_conv3d
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
@@ -11,3 +12,4 @@ __all__ = ["LocalResponseNormalization", "conv3d", "needs_float32_conv3d"]
 __all__ += ["ChannelPool", "ReduceSum", "channel_attention_3d", "spatiotemporal_attention_3d"]
 __all__ += ["ChannelMean", "MicroAttentionGate", "BlocksToTokens", "GridSplit", "MultiHeadSelfAttention",
             "PositionalEmbedding", "TokenSelect"]
+__all__ += ["AttentionActivation", "BilinearResize"]

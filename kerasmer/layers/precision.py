@@ -1,12 +1,22 @@
 """Per-layer dtype guard for a oneDNN bfloat16 kernel bug.
 
-oneDNN's bfloat16 ``Conv3DBackpropFilter`` returns wrong (partly NaN) weight
-gradients when the input's temporal depth is smaller than the kernel's depth
-(measured with TF 2.21 / oneDNN 3.7; see ``docs/benchmarks.md`` and the
-reproducer in ``tests/layers/test_bf16_guard.py``).  Model builders create every
-Conv3D through :func:`conv3d`, which gives such a layer a float32 dtype policy
-when the global policy computes in bfloat16.  The choice is made from static
-shapes when the model is built, so it costs nothing at run time.
+oneDNN's bfloat16 ``Conv3DBackpropFilter`` (the Conv3D weight gradient) returns
+wrong, sometimes NaN or ~1e36, values when the input's temporal depth is
+smaller than the kernel's depth (measured with TF 2.21 / oneDNN 3.7.3: relative
+error 0.6 to NaN at T=2 with 3-deep kernels, T=2..4 with 5-deep kernels, at any
+spatial size and channel count tried).  The forward conv and the input gradient
+are correct; so is float32.  Model builders create every Conv3D through
+:func:`conv3d`, which gives such a layer a float32 dtype policy when the global
+policy computes in bfloat16.  The choice is made from static shapes when the
+model is built, so it costs nothing at run time beyond the float32 conv itself.
+
+The rule (input depth < kernel depth) is deliberately wider than the faulty
+region measured (T=1 and strided convs were correct): it is simple, and shapes
+nobody measured stay safe.  ``tests/layers/test_bf16_guard.py`` re-measures the
+bug on every run and fails if it appears outside the rule;
+``docs/benchmarks.md`` has the numbers.  Set ``KERASMER_DISABLE_BF16_GUARD=1``
+to build models without the guard (a debugging aid: to reproduce the bug or to
+check whether a newer TensorFlow still needs the guard).
 """
 
 from __future__ import annotations

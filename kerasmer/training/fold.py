@@ -206,10 +206,15 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
         clip_subjects=test_df["subject"].astype(str).tolist(), y_true=y_true, y_pred=y_pred, probabilities=probs,
         evaluated_epoch=int(evaluated_epoch), selection=selection, epochs_run=epochs_run, history=history,
         seconds=time.perf_counter() - t0, metrics=compute_metrics(y_true, y_pred, class_names),
-        normalization=norm, epochs_planned=int(epochs), train_clips=train_df["clip"].astype(str).tolist(),
-        val_clips=val_df["clip"].astype(str).tolist(), transfer=transfer, resumed_from_epoch=int(start),
+        normalization=norm, epochs_planned=int(epochs), train_clips=_clip_keys(train_df),
+        val_clips=_clip_keys(val_df), transfer=transfer, resumed_from_epoch=int(start),
     )
     return model, result
+
+
+def _clip_keys(part) -> list:
+    """``subject/clip`` ids (clip names repeat across subjects in CASME II)."""
+    return (part["subject"].astype(str) + "/" + part["clip"].astype(str)).tolist()
 
 
 def _write_scalars(writer, logs: dict, step: int) -> None:

@@ -37,7 +37,7 @@ class FoldResult:
         metrics: the fold's own metrics.
         normalization: the per-channel (mean, std) fitted on the fold's training rows.
         epochs_planned: epochs the recipe asked for.
-        train_clips, val_clips: clip ids of the training and validation parts (for audits).
+        train_clips, val_clips: ``subject/clip`` ids of the training and validation parts (for audits).
         transfer: what ``--init-from`` / ``--freeze`` did, if used.
         resumed_from_epoch: the checkpoint epoch this fold resumed from (0: fresh).
     """

@@ -62,7 +62,7 @@ def _moving_patch(amounts):
 def test_spot_apex_inside_and_at_the_last_frame(peak):
     t = np.arange(20)
     amounts = 3.0 * np.exp(-(((t - peak) / 4.0) ** 2)) * (t > 0)  # onset (frame 0) at rest
-    index, curve = spot_apex(_moving_patch(amounts), smooth=3, return_curve=True)
+    index, curve = spot_apex(_moving_patch(amounts), smooth=1.0, return_curve=True)
     assert curve.shape == (20,)
     assert abs(index - peak) <= 1, curve.round(2).tolist()
 

@@ -200,7 +200,7 @@ def _analyse(name):
             _calls.append((inputs, out))
             return out
 
-        # Instance attribute, set past Keras' attribute tracking; the twin is discarded.
+        # Instance attribute, set past Keras' attribute tracking; the model is discarded.
         object.__setattr__(layer, "convolution_op", recording_op)
 
     rng = np.random.default_rng(0)
@@ -229,7 +229,16 @@ def _analyse(name):
 
 
 def _layer_grad_error(op, kernel_var, records, dtype):
-    """Weight-gradient error of a conv layer (its ``convolution_op`` and kernel) computed in ``dtype`` against float32.
+    """Weight-gradient error of one conv layer in ``dtype`` against float32.
+
+    Args:
+        op: the layer's original ``convolution_op``.
+        kernel_var: the layer's kernel variable.
+        records: ``(input, output, output_gradient)`` of each call of the layer.
+        dtype: the layer's compute dtype under mixed_bfloat16.
+
+    Returns:
+        max|Δ| / max|ref| of the kernel gradient (summed over calls).
 
     In bf16 both computations get the same bf16-rounded input, kernel and
     output gradient (what the layer sees in mixed-precision training), so the

@@ -27,6 +27,10 @@ from kerasmer.training.recipes import get_recipe
 from .conftest import SHAPE
 
 
+def _keys(df):
+    return set(df["subject"].astype(str) + "/" + df["clip"].astype(str))
+
+
 def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch):
     built, events, norm_calls = {}, [], []
     real_make, real_norm = kerasmer.data.make_dataset, kerasmer.data.fit_normalization
@@ -34,11 +38,11 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
 
     def make_dataset(df, **kw):
         ds = real_make(df, **kw)
-        built[id(ds)] = (set(df["clip"]), kw.get("training"))
+        built[id(ds)] = (_keys(df), kw.get("training"))
         return ds
 
     def fit_normalization(df, **kw):
-        norm_calls.append(set(df["clip"]))
+        norm_calls.append(_keys(df))
         return real_norm(df, **kw)
 
     def fit(self, x=None, *a, validation_data=None, **kw):
@@ -76,7 +80,8 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
     assert len(per_fold) == 2 and not current
     assert len(norm_calls) == 2
     for fold, evs, norm in zip(result.folds, per_fold, norm_calls):
-        test, train, val = set(fold.clips), set(fold.train_clips), set(fold.val_clips)
+        test = {f"{s}/{c}" for s, c in zip(fold.clip_subjects, fold.clips)}
+        train, val = set(fold.train_clips), set(fold.val_clips)
         assert fold.test_subjects == [fold.name]
         assert not set(fold.val_subjects) & set(fold.train_subjects)
         assert fold.name not in fold.val_subjects + fold.train_subjects

@@ -513,8 +513,9 @@ def to_frame(rows: list[dict], *, dataset: str, file) -> pd.DataFrame:
     dup = df.duplicated(["subject", "clip"], keep=False)
     if dup.any():
         first = df[dup].iloc[0]
+        same = df[(df.clip == first["clip"]) & (df.subject == first["subject"])]
         raise AnnotationError(dataset, file, f"clip {first['subject']}/{first['clip']} is annotated twice "
-                              f"({', '.join(df[dup & (df.clip == first['clip']) & (df.subject == first['subject'])]['source'])})")
+                              f"({', '.join(same['source'])})")
     df["apex"] = df["apex"].astype("Int64")
     df["onset"] = df["onset"].astype("int64")
     df["offset"] = df["offset"].astype("int64")
@@ -526,6 +527,6 @@ def to_frame(rows: list[dict], *, dataset: str, file) -> pd.DataFrame:
 __all__ = [
     "AnnotationError",
     "IMAGE_EXTENSIONS", "MISSING_MARKERS", "cell_text", "find_dir", "find_file", "frame_number",
-    "find_header_row", "handle_row_error", "is_missing", "list_frames", "make_row", "parse_frame", "read_xlsx", "read_xlsx_raw",
-    "require_columns", "subject_id", "to_frame",
+    "find_header_row", "handle_row_error", "is_missing", "list_frames", "make_row", "parse_frame", "read_xlsx",
+    "read_xlsx_raw", "require_columns", "subject_id", "to_frame",
 ]

@@ -19,9 +19,8 @@ hold ``/``, read as a missing apex (``apex`` is ``<NA>``, ``apex_missing`` True)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pandas as pd
 

@@ -27,6 +27,7 @@ the apex (see :mod:`kerasmer.data.fixes`).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from kerasmer.data.readers._common import (
 from kerasmer.data.readers._sheet_reader import build_rows
 
 DATASET = "casme_sq"
+logger = logging.getLogger("kerasmer.data")
 FPS = 30.0
 SPREADSHEET_PATTERNS = ("CAS(ME)^2code_final.xlsx", "*code_final*.xls*")
 MAIN_COLUMNS = ("subject_no", "name", "onset", "apex", "offset", "action_units", "emotion", "type", "self_report")
@@ -137,7 +139,10 @@ def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: s
         raise AnnotationError(DATASET, xlsx, f"unexpected expression type {table.loc[row, 'type']!r}; "
                               f"expected {' or '.join(TYPES.values())}", row=row)
     if expression != "all":
-        table = table[(types == TYPES[expression]).to_numpy()]
+        keep = (types == TYPES[expression]).to_numpy()
+        logger.info("[%s] %s: reading %d %s rows; %d other-type rows not read (expression=%r)", DATASET,
+                    xlsx.name, int(keep.sum()), TYPES[expression], int((~keep).sum()), expression)
+        table = table[keep]
     subjects, videos = _name_maps(xlsx)
     rawpic = find_dir(root, ["rawpic", "CAS(ME)^2/rawpic", "rawpic/rawpic"], dataset=DATASET, what="rawpic folder")
     found: dict = {}

@@ -1,0 +1,182 @@
+"""Benchmark: clips per second of the input pipeline reading from the preprocessing cache,
+against the training-step rate of ``learnet`` and of one clip model.
+
+The issue's requirement: the pipeline must not be the bottleneck, i.e. it must
+deliver at least 3x the clips per second the model trains on.
+
+What is timed:
+
+1. *Preprocessing, cold* (for information): building every clip's input once
+   (decode, dynamic image / frame sampling / optical flow) and writing it to a
+   :class:`~kerasmer.data.cache.PreprocessCache`.  This runs once per dataset
+   and config, so it is not part of the per-epoch rate.
+2. *Pipeline from the cache*: a ``tf.data`` pipeline shaped like
+   :func:`kerasmer.data.make_dataset`'s (parallel load from the cache ->
+   shuffle -> augment -> normalize -> batch -> prefetch), iterated over
+   several epochs; clips per second.
+3. *Training step*: ``model.train_on_batch`` on a fixed batch; clips per second
+   = batch size / median step time (after warm-up steps).
+
+Usage::
+
+    python benchmarks/bench_pipeline.py                     # learnet + shallow_conv3d_mhsa
+    python benchmarks/bench_pipeline.py --clip-model resnet3d18 --write docs/_fragments/benchmarks_pipeline.md
+
+Medians of ``--repeats`` timings are reported.  Not a test: timings depend on
+the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def pipeline_rate(cache, build, df, input_shape, *, batch_size, epochs, repeats, augment=True) -> tuple[float, str]:
+    """Clips/s of a make_dataset-shaped tf.data pipeline whose inputs come from the cache."""
+    import tensorflow as tf
+
+    from kerasmer.data import pipeline
+
+    rows = [row for _, row in df.iterrows()]
+    shape = tuple(input_shape)
+    # PreprocessCache.dataset reads the .npy files with TensorFlow ops (no GIL); indices
+    # stand in for the labels make_dataset zips in.
+    ds = tf.data.Dataset.zip((cache.dataset(df, build, shape), tf.data.Dataset.range(len(rows))))
+    ds = ds.shuffle(len(rows), seed=0, reshuffle_each_iteration=True)
+    note = "read .npy from the cache (PreprocessCache.dataset), shuffle, normalize, batch, prefetch"
+    if augment:
+        try:  # the pipeline's own augmentation, so the benchmark matches training
+            apply = pipeline._augment_fn(pipeline.DEFAULT_AUGMENT, shape, 0)
+            rnd = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
+            ds = tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (apply(xy[0], r), xy[1]),
+                                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            note = ("read .npy from the cache (PreprocessCache.dataset), shuffle, augment (the pipeline's "
+                    "flip/rotation/brightness), normalize, batch, prefetch")
+        except (AttributeError, TypeError) as err:
+            print(f"  (augmentation not included: {err})")
+    ds = ds.map(lambda x, i: ((x - 127.0) / 64.0, i), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.repeat(epochs).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def run():
+        for _ in ds:
+            pass
+
+    run()  # warm-up: first-iteration tracing and autotuning
+    return len(rows) * epochs / _median_time(run, repeats), note
+
+
+def train_rate(name, input_shape, *, batch_size, steps, repeats) -> float:
+    """Clips/s of model.train_on_batch for a registered model (median step time after warm-up)."""
+    import keras
+    import numpy as np
+
+    from kerasmer import build_model
+
+    model = build_model(name, num_classes=3, input_shape=tuple(input_shape))
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch_size, *input_shape)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, batch_size), 3).astype("float32")
+    for _ in range(2):  # tracing and allocation
+        model.train_on_batch(x, y)
+    step = _median_time(lambda: [model.train_on_batch(x, y) for _ in range(steps)], repeats) / steps
+    return batch_size / step
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clip-model", default="shallow_conv3d_mhsa", help="registered clip model (default %(default)s)")
+    p.add_argument("--subjects", type=int, default=4)
+    p.add_argument("--clips-per-class", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=4, help="pipeline epochs per timing")
+    p.add_argument("--steps", type=int, default=5, help="training steps per timing")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--work", default=None, help="folder for the synthetic set and the cache (default: a temp dir)")
+    p.add_argument("--write", default=None, help="write the Markdown results to this file")
+    args = p.parse_args(argv)
+
+    import tensorflow as tf
+
+    import kerasmer
+    from kerasmer.data import INPUT_BUILDERS, PreprocessCache, make_flow_builder, make_synthetic, read_dataset
+    from kerasmer.models.registry import model_info
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="kerasmer_bench_"))
+    root = make_synthetic(work / "synthetic", subjects=args.subjects, clips_per_class=args.clips_per_class, seed=0)
+    df = read_dataset("casme2", root)
+    print(f"{len(df)} synthetic clips (CASME II layout, 128x128, 200 fps); work folder {work}")
+
+    clip_info = model_info(args.clip_model)
+    flow = make_flow_builder()
+    cases = [  # (label, model, modality, builder, input shape)
+        ("learnet", "learnet", "dynamic_image", INPUT_BUILDERS["dynamic_image"], model_info("learnet").input_shape),
+        (args.clip_model, args.clip_model, "clip", INPUT_BUILDERS["clip"], clip_info.input_shape),
+        ("learnet on flow", "learnet", "flow", flow, model_info("learnet").input_shape),
+    ]
+    results, model_rates = [], {}
+    for label, model, modality, build, shape in cases:
+        config = {"modality": modality, "input_shape": list(shape), **(getattr(build, "config", None) or {})}
+        cache = PreprocessCache(work / "cache", config=config, annotation=df)
+        t = time.perf_counter()
+        cache.warm(df, build, shape)
+        cold = len(df) / (time.perf_counter() - t)
+        rate, note = pipeline_rate(cache, build, df, shape, batch_size=args.batch_size, epochs=args.epochs,
+                                   repeats=args.repeats)
+        if model not in model_rates:
+            model_rates[model] = train_rate(model, shape, batch_size=args.batch_size, steps=args.steps,
+                                            repeats=args.repeats)
+        train = model_rates[model]
+        results.append((label, modality, shape, cold, rate, train, rate / train))
+        print(f"{label:22s} {modality:14s} {str(shape):18s} preprocess {cold:7.1f} clips/s | pipeline from cache "
+              f"{rate:8.1f} clips/s | train {train:7.1f} clips/s | ratio {rate / train:6.1f}x "
+              f"({'OK' if rate >= 3 * train else 'BELOW 3x'})")
+
+    cpus = os.cpu_count()
+    lines = [
+        "## Input pipeline vs. training step",
+        "",
+        f"Measured with `python benchmarks/bench_pipeline.py` (kerasmer {kerasmer.__version__}, TensorFlow "
+        f"{tf.__version__}, Python {platform.python_version()}, {platform.machine()}, {cpus} CPU core(s) visible).",
+        f"{len(df)} synthetic clips, batch size {args.batch_size}; medians of {args.repeats} timings.",
+        f"Pipeline: {note}.  Training: `model.train_on_batch` (Adam), clips/s = batch size / median step time.",
+        "",
+        "| model | modality | input | preprocessing, once (clips/s) | pipeline from cache (clips/s) "
+        "| training step (clips/s) | pipeline / training |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for label, modality, shape, cold, rate, train, ratio in results:
+        lines.append(f"| {label} | {modality} | {'x'.join(map(str, shape))} | {cold:.1f} | {rate:.1f} | "
+                     f"{train:.1f} | {ratio:.1f}x |")
+    ok = all(r[-1] >= 3 for r in results)
+    lines += ["", f"Requirement (pipeline >= 3x the training rate): {'met' if ok else 'NOT met'} for every row."]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if args.write:
+        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.write).write_text(text)
+        print(f"written to {args.write}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Resume: a run killed with SIGKILL mid-fold and restarted equals an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+
+from kerasmer.training.resume import FoldCheckpoint
+
+from .conftest import SHAPE
+
+
+def _cmd(root, out):
+    return [sys.executable, "-m", "kerasmer.cli.main", "train", "--data", f"casme2={root}", "--model", "learnet",
+            "--recipe", "shallow", "--set", "plateau_patience=1", "--epochs", "4", "--batch-size", "8",
+            "--input-shape", ",".join(map(str, SHAPE)), "--folds", "01,02", "--seed", "7", "--out", str(out)]
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+
+
+def test_sigkill_mid_fold_then_restart_equals_uninterrupted_run(synthetic_root, tmp_path):
+    full = subprocess.run(_cmd(synthetic_root, tmp_path / "full"), env=_env(), capture_output=True, text=True,
+                          timeout=600)
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(synthetic_root, out), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    pointer = out / "folds" / "02" / "checkpoint" / "latest.json"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if pointer.is_file() and json.loads(pointer.read_text())["epoch"] >= 2:
+                proc.send_signal(signal.SIGKILL)  # mid-fold: epoch 2 of 4 of the second fold is done
+                break
+            time.sleep(0.02)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, "the run was killed, not finished"
+    assert (out / "folds" / "01" / "result.json").is_file()
+    assert not (out / "folds" / "02" / "result.json").is_file()
+
+    again = subprocess.run(_cmd(synthetic_root, out), env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "fold 01: already finished, skipped" in again.stdout
+    assert "fold 02: resuming after epoch" in again.stdout
+    resumed = json.loads((out / "folds" / "02" / "result.json").read_text())
+    assert resumed["resumed_from_epoch"] >= 2
+
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert b["pooled"] == a["pooled"]
+    for fa, fb in zip(a["folds"], b["folds"]):
+        for key in ("accuracy", "uf1", "uar", "war", "evaluated_epoch", "epochs_run", "confusion_matrix"):
+            assert fb[key] == fa[key], key
+    pa, pb = pd.read_csv(tmp_path / "full" / "predictions.csv"), pd.read_csv(out / "predictions.csv")
+    prob = [c for c in pa.columns if c.startswith("p_")]
+    np.testing.assert_allclose(pb[prob].to_numpy(), pa[prob].to_numpy(), rtol=0, atol=1e-6)
+    hist_a = json.loads((tmp_path / "full" / "folds" / "02" / "result.json").read_text())["history"]
+    np.testing.assert_allclose(resumed["history"]["val_loss"], hist_a["val_loss"], rtol=1e-6)
+
+
+def test_checkpoint_survives_a_kill_during_its_write(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dropout(0.5)])
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse")
+    model.optimizer.build(model.trainable_variables)
+    ckpt = FoldCheckpoint(tmp_path / "ckpt")
+    assert ckpt.restore(model) is None
+    saved = [v.numpy().copy() for v in model.variables]
+    ckpt.save(model, epoch=1, state={"history": {"loss": [1.0]}}, best_weights=model.get_weights())
+    (tmp_path / "ckpt" / ".tmp-00002-999").mkdir()  # what a writer killed mid-save leaves behind
+    for v in model.trainable_variables:
+        v.assign(v.numpy() + 1)
+    model.optimizer.iterations.assign(5)
+    state, best = ckpt.restore(model)
+    assert state["epoch"] == 1 and state["history"] == {"loss": [1.0]}
+    for v, s in zip(model.variables, saved):
+        np.testing.assert_array_equal(v.numpy(), s)
+    assert int(model.optimizer.iterations.numpy()) == 0 and len(best) == 2
+    ckpt.save(model, epoch=2, state={})
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["ckpt-00002", "latest.json"]
