@@ -111,7 +111,8 @@ def annotation_digest(annotation) -> str:
         raise ValueError("PreprocessCache: no annotation file given (empty DataFrame or list)")
     for f in files:
         if not Path(f).is_file():
-            raise FileNotFoundError(f"PreprocessCache: annotation file {f} does not exist; the cache key needs its content")
+            raise FileNotFoundError(f"PreprocessCache: annotation file {f} does not exist; "
+                                    "the cache key needs its content")
         h.update(Path(f).name.encode())
         h.update(file_digest(f).encode())
     return h.hexdigest()
@@ -291,7 +292,8 @@ class PreprocessCache:
                 header = _npy_header(p)
             offset, stored_shape, dtype = header
             if list(stored_shape) != shape:
-                raise ValueError(f"clip {clip_name(row)}: cached input has shape {stored_shape}, expected {tuple(shape)}")
+                raise ValueError(f"clip {clip_name(row)}: cached input has shape {stored_shape}, "
+                                 f"expected {tuple(shape)}")
             paths.append(str(p))
             offsets.append(offset)
             dtypes.add(dtype)

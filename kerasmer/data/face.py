@@ -148,7 +148,8 @@ class FaceCropper:
         rgb = _to_rgb_u8(frame, self.color)
         if scale < 1:
             rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        faces = [f for f in self._detector().detect_faces(rgb) if min(f["box"][2:]) >= self.min_face * min(rgb.shape[:2])]
+        smallest = self.min_face * min(rgb.shape[:2])
+        faces = [f for f in self._detector().detect_faces(rgb) if min(f["box"][2:]) >= smallest]
         if not faces:
             return None
         best = max(faces, key=lambda f: f["box"][2] * f["box"][3])

@@ -62,7 +62,8 @@ def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "farneback", **para
     if method == "farneback":
         unknown = set(params) - set(_FARNEBACK)
         if unknown:
-            raise ValueError(f"optical_flow(method='farneback'): unknown option(s) {sorted(unknown)}; known {sorted(_FARNEBACK)}")
+            raise ValueError(f"optical_flow(method='farneback'): unknown option(s) {sorted(unknown)}; "
+                             f"known {sorted(_FARNEBACK)}")
         flow = cv2.calcOpticalFlowFarneback(ga, gb, None, **{**_FARNEBACK, **params})
     elif method == "dis":
         preset = params.pop("preset", "medium")
@@ -149,7 +150,9 @@ def flow_input(
             own resolution and resized (displacements rescaled); ``None`` keeps it.
         normalize: ``"clip"`` divides u and v by their common largest absolute
             value (so they lie in [-1, 1] and keep their direction) and the
-            strain by its maximum ([0, 1]); ``"none"`` keeps pixels.
+            strain by its maximum ([0, 1]); ``"none"`` keeps pixels.  Per-clip
+            scaling also stretches a nearly still clip's solver noise to full
+            range; use ``"none"`` with dataset-level normalisation to avoid that.
         remove_global: subtract the median displacement first, cancelling a
             small rigid head translation between the two frames.
         **params: passed to :func:`optical_flow`.
@@ -225,7 +228,8 @@ def make_flow_builder(
     if isinstance(face, str):
         face = FaceCropper(face, size=None)
     elif face is not None and not isinstance(face, FaceCropper):
-        raise TypeError(f"make_flow_builder: face must be None, a detector name or a FaceCropper, got {type(face).__name__}")
+        raise TypeError("make_flow_builder: face must be None, a detector name or a FaceCropper, "
+                        f"got {type(face).__name__}")
 
     def build_flow(row, input_shape) -> np.ndarray:
         from kerasmer.data.apex import clip_span, resolve_apex
@@ -244,14 +248,18 @@ def make_flow_builder(
             rel = resolve_apex(row, apex)
             pair = read_frames([paths[span.start], paths[span.start + rel]], gray=True, clip_id=name)
         if rel == 0:
+            # Flow between a frame and itself is ~0.1 px of solver noise, which
+            # normalisation would blow up to full range: return the true answer.
             warnings.warn(f"clip {name}: the apex is the onset frame, so its flow input is all zeros", stacklevel=2)
+            return np.zeros(shape, np.float32)
         if face is not None:
             pair = _crop_pair(face, pair, paths[span.start : span.stop + 1], name)
         h, w = shape[:2]
         k = max(1.0, work_size / min(h, w))
         work = (round(h * k), round(w * k))
         pair = [cv2.resize(f, (work[1], work[0]), interpolation=cv2.INTER_AREA) for f in pair]
-        return flow_input(pair[0], pair[1], method=method, size=(h, w), normalize=normalize, remove_global=remove_global)
+        return flow_input(pair[0], pair[1], method=method, size=(h, w), normalize=normalize,
+                          remove_global=remove_global)
 
     face_cfg = face.config() if face is not None else None
     build_flow.config = {"modality": "flow", "method": method, "apex": apex, "face": face_cfg,
@@ -274,4 +282,5 @@ def _crop_pair(face, pair, clip_paths, name):
 flow_builder = make_flow_builder()
 """The default ``"flow"`` builder: Farneback, annotated apex, frames used as given."""
 
-__all__ = ["FLOW_METHODS", "flow_builder", "flow_input", "make_flow_builder", "optical_flow", "optical_strain", "resize_flow"]
+__all__ = ["FLOW_METHODS", "flow_builder", "flow_input", "make_flow_builder", "optical_flow", "optical_strain",
+           "resize_flow"]

@@ -202,7 +202,9 @@ SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
 """Index samplers by name: ``fn(length, apex, [n], clip_id=...) -> indices``."""
 
 
-def sample_indices(sampler: str, length: int, apex: int, n: int | None = None, *, clip_id: str | None = None) -> np.ndarray:
+def sample_indices(
+    sampler: str, length: int, apex: int, n: int | None = None, *, clip_id: str | None = None
+) -> np.ndarray:
     """Dispatch to a sampler of :data:`SAMPLERS` by name (``n`` only for uniform and centered).
 
     Example:

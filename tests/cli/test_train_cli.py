@@ -99,18 +99,21 @@ def test_fan_out_folds_then_merge_with_evaluate(synthetic_root, tmp_path, capsys
     assert main(["evaluate", str(tmp_path / "job01")]) == 0
     assert (tmp_path / "job01" / "report.md").read_text() == before
     with pytest.raises(SystemExit, match="fold '01' is in both"):
-        main(["evaluate", str(tmp_path / "job01"), str(tmp_path / "all"), "--out", str(tmp_path / "x")])
+        main(["evaluate", str(tmp_path / "job01"), str(tmp_path / "job01"), "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit, match="needs --out"):
         main(["evaluate", str(tmp_path / "job01"), str(tmp_path / "job02")])
 
 
 def test_nan_loss_stops_that_fold_only(synthetic_root, tmp_path, monkeypatch, capsys):
     real = kerasmer.data.make_dataset
+    calls = []
 
-    def poisoned(df, **kw):  # fold 01 trains on every subject but 01: poison its training inputs
+    def poisoned(df, **kw):  # the first training set built is fold 01's (1 epoch): poison its labels
         ds = real(df, **kw)
-        if kw.get("training") and "01" not in set(df["subject"]):
-            ds = ds.map(lambda x, y: (x * float("nan"), y))
+        if kw.get("training"):
+            calls.append(1)
+            if len(calls) == 1:
+                ds = ds.map(lambda x, y: (x, y * float("nan")))
         return ds
 
     monkeypatch.setattr(kerasmer.data, "make_dataset", poisoned)

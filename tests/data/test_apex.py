@@ -97,7 +97,8 @@ def _row(**changes):
 def test_clip_span_maps_numbers_to_positions():
     span = clip_span(_row())
     assert span == (2, 6, 12) and span.length == 11
-    gap = _row(frame_paths=[f"/x/img{i}.jpg" for i in (8, 9, 11, 12, 15, 20, 25)], frame_numbers=[8, 9, 11, 12, 15, 20, 25])
+    numbers = [8, 9, 11, 12, 15, 20, 25]
+    gap = _row(frame_paths=[f"/x/img{i}.jpg" for i in numbers], frame_numbers=numbers)
     assert clip_span(gap) == (2, 4, 5)  # onset 10 -> first frame inside (11); apex 14 -> nearest (15)
 
 

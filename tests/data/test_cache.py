@@ -9,7 +9,8 @@ from kerasmer.data.cache import PreprocessCache, annotation_files, config_digest
 
 def _rows(annotation):
     return [pd.Series({"dataset": "casme2", "subject": f"{s:02d}", "clip": f"EP0{c}_01", "onset": 10, "apex": 15,
-                       "offset": 30, "apex_missing": False, "frame_paths": [f"/d/s{s}/c{c}/img{i}.jpg" for i in range(10, 31)],
+                       "offset": 30, "apex_missing": False,
+                       "frame_paths": [f"/d/s{s}/c{c}/img{i}.jpg" for i in range(10, 31)],
                        "source": f"{annotation}:row {2 * s + c}"}) for s in (1, 2) for c in (1, 2)]
 
 
@@ -118,3 +119,19 @@ def test_annotation_files_from_source_column(setup):
     _, ann, df = setup
     assert annotation_files(df) == [str(ann)]
     assert config_digest({"a": (1, 2), "b": np.int64(3)}) == config_digest({"b": 3, "a": [1, 2]})
+
+
+def test_tf_dataset_reads_the_cached_arrays_in_order(setup):
+    root, ann, df = setup
+    build = Builder()
+    cache = PreprocessCache(root, config={"m": 2}, annotation=df)
+    cache.cached(build)(df.iloc[2], (5, 4, 3))  # one entry exists, three are computed by dataset()
+    xs = list(cache.dataset(df, build, (5, 4, 3)).as_numpy_iterator())
+    assert build.calls == 4 and cache.misses == 4
+    expected = [build(row, (5, 4, 3)) for _, row in df.iterrows()]
+    assert len(xs) == 4 and all(x.shape == (5, 4, 3) and x.dtype == np.float32 for x in xs)
+    assert all(np.array_equal(x, e) for x, e in zip(xs, expected))
+    path = cache.path(df.iloc[1], {"input_shape": [5, 4, 3]})
+    path.write_bytes(b"\x93NUMPY garbage")  # unreadable header: recomputed, not read as garbage
+    again = list(cache.dataset(df, build, (5, 4, 3)).as_numpy_iterator())
+    assert np.array_equal(again[1], expected[1]) and cache.misses == 5

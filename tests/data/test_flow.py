@@ -105,6 +105,10 @@ def test_flow_builder_on_synthetic_rows(synthetic_df):
     early = row.copy()
     early["apex"] = int(row["onset"]) + 1
     assert np.abs(raw(row, (64, 64, 3))[..., :2]).mean() > np.abs(raw(early, (64, 64, 3))[..., :2]).mean()
+    same = row.copy()
+    same["apex"] = row["onset"]
+    with pytest.warns(UserWarning, match="apex is the onset frame"):
+        assert not build(same, (16, 16, 3)).any()  # zeros, not normalised solver noise
     spotted = make_flow_builder(apex="spotted")(row, (32, 32, 3))
     assert spotted.shape == (32, 32, 3)
     assert build.config["method"] == "farneback" and make_flow_builder(face="haar").config["face"]["detector"] == "haar"
