@@ -146,7 +146,7 @@ class PreprocessCache:
         directory: ``root / namespace``.
 
     Example:
-        >>> cache = PreprocessCache("~/.cache/kerasmer", config={"modality": "flow", "size": 112}, annotation=df)
+        >>> cache = PreprocessCache("~/.cache/kerasmer", config={"modality": "flow"}, annotation=df)  # doctest: +SKIP
         >>> x = cache.get_or_compute(row, lambda: flow_builder(row, (112, 112, 3)))  # doctest: +SKIP
         >>> build = cache.cached(flow_builder); x = build(row, (112, 112, 3))     # doctest: +SKIP
     """

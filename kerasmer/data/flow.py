@@ -162,7 +162,7 @@ def flow_input(
 
     Example:
         >>> x = flow_input(onset_frame, apex_frame, size=(112, 112))  # doctest: +SKIP
-        >>> x.shape
+        >>> x.shape  # doctest: +SKIP
         (112, 112, 3)
     """
     if normalize not in ("clip", "none"):

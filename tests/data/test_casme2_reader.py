@@ -205,3 +205,33 @@ def test_subject_id_and_make_row():
         warnings.simplefilter("error")
         df = common.to_frame([row], dataset="d", file="f.xlsx")
     assert df.columns[-1] == "region" and df["apex"].dtype == "Int64"
+
+
+def test_fix_table_is_applied_and_logged(tmp_path, caplog):
+    """A '/' apex and an offset before the apex are corrected by a fix table, and each fix is logged."""
+    import logging
+
+    from tests.data.fixtures import write_casme2_fixture
+
+    clips = [dict(subject="01", clip="EP01_01", emotion="happiness", onset=3, apex=None, offset=8, au="12"),
+             dict(subject="02", clip="EP02_01", emotion="disgust", onset=2, apex=6, offset=4, au="9",
+                  frames=range(2, 12))]
+    root, _ = write_casme2_fixture(tmp_path, clips)
+    # without fixes the second row is invalid (offset 4 < apex 6): a clear error naming its row
+    with pytest.raises(AnnotationError, match="row 3"):
+        read_dataset("casme2", root, fixes=False)
+    fixes = pd.DataFrame([
+        dict(dataset="casme2", file="CASME2-coding-*.xlsx", row="2", subject="", clip="", field="apex",
+             when="missing", value="5", reason="test: apex missing", source="test"),
+        dict(dataset="casme2", file="CASME2-coding-*.xlsx", row="3", subject="", clip="", field="offset",
+             when="invalid", value="9", reason="test: offset before apex", source="test"),
+    ])
+    with caplog.at_level(logging.INFO, logger="kerasmer.data"):
+        df = read_dataset("casme2", root, fixes=fixes)
+    assert df["apex"].tolist() == [5, 6] and df["offset"].tolist() == [8, 9]
+    assert len(df.attrs["fixes_applied"]) == 2
+    assert sum("test: offset before apex" in r.getMessage() for r in caplog.records) == 1
+    # errors="drop" instead leaves the invalid row out and reports the count
+    with pytest.warns(UserWarning, match="dropped 1 invalid row"):
+        dropped = read_dataset("casme2", root, fixes=False, errors="drop")
+    assert dropped["clip"].tolist() == ["EP01_01"] and len(dropped.attrs["dropped"]) == 1

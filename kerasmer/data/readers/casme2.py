@@ -25,10 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from kerasmer.data.readers import register_reader
-from kerasmer.data.readers._common import (
-    AnnotationError, cell_text, find_dir, find_file, handle_row_error, list_frames, make_row,
-    parse_frame, read_xlsx, require_columns, subject_id, to_frame,
-)
+from kerasmer.data.readers._common import AnnotationError, cell_text, find_dir, find_file, read_xlsx, require_columns, subject_id
+from kerasmer.data.readers._sheet_reader import build_rows
 
 DATASET = "casme2"
 FPS = 200.0
@@ -62,8 +60,8 @@ def _synthetic_fps(root: Path) -> float | None:
 
 
 @register_reader(DATASET)
-def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "raise",
-                fps: float | None = None) -> pd.DataFrame:
+def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "raise", fixes=True,
+                check_frames: bool = False, fps: float | None = None) -> pd.DataFrame:
     """Read CASME II (or the synthetic set written in its format).
 
     Args:
@@ -73,8 +71,13 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
             ``reg_imgN.jpg``) or ``"auto"`` (raw if present, else cropped).
         annotation: path of the coding spreadsheet; default: the one
             ``CASME2-coding-*.xlsx`` found under ``root``.
-        errors: ``"raise"`` (default) stops at the first bad row; ``"warn"``
-            leaves bad rows out with a warning that names each.
+        errors: ``"raise"`` (default) stops at the first row still invalid after
+            the fixes; ``"drop"`` (alias ``"warn"``) leaves such rows out with a
+            warning naming each, and reports the count (``df.attrs["dropped"]``).
+        fixes: ``True`` applies the packaged table of known annotation errors
+            (``kerasmer/data/annotation_fixes.csv``, each fix logged); ``False``
+            applies none; or a table of your own.
+        check_frames: also decode each clip's onset, apex and offset frames.
         fps: frame rate to report; default 200 (CASME II's), or the rate recorded
             in ``kerasmer_synthetic.json`` for a set written by ``make_synthetic``.
 
@@ -82,7 +85,7 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
         The schema DataFrame (:mod:`kerasmer.data.schema`), one row per clip in
         spreadsheet order; ``subject`` is the zero-padded id (``"01"``),
         ``frame_paths`` holds every frame of the clip folder in frame order, and
-        ``fps`` is 200.
+        the extra column ``fixes`` says which corrections a row received.
 
     Raises:
         AnnotationError: missing spreadsheet or columns, a missing clip folder,
@@ -101,8 +104,6 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
         candidates = FRAME_TREES[frames]
     else:
         raise ValueError(f"frames must be 'auto', 'raw' or 'cropped', got {frames!r}")
-    if errors not in ("raise", "warn"):
-        raise ValueError(f"errors must be 'raise' or 'warn', got {errors!r}")
     xlsx = Path(annotation) if annotation is not None else find_file(
         root, SPREADSHEET_PATTERNS, dataset=DATASET, what="coding spreadsheet")
     table = _canonical_columns(read_xlsx(xlsx, dataset=DATASET))
@@ -111,32 +112,19 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
         fps = _synthetic_fps(root) or FPS
     frame_root = find_dir(root, candidates, dataset=DATASET, what=f"{frames} frame folder")
 
-    rows = []
-    for row_no, rec in table.iterrows():
-        try:
-            def frame(field, allow_missing=False, _rec=rec, _row=row_no):
-                col = COLUMNS[field]
-                return parse_frame(_rec[col], dataset=DATASET, file=xlsx, row=_row, column=col,
-                                   allow_missing=allow_missing)
+    def subject_of(rec):
+        return subject_id(rec["Subject"], width=2, strip_prefix="sub")
 
-            subject = subject_id(rec["Subject"], width=2, strip_prefix="sub")
-            clip = cell_text(rec["Filename"])
-            if not subject or not clip:
-                raise AnnotationError(DATASET, xlsx, "Subject or Filename is empty", row=row_no)
-            onset, apex, offset = frame("onset"), frame("apex", allow_missing=True), frame("offset")
-            clip_dir = frame_root / f"sub{subject}" / clip
-            if not clip_dir.is_dir():
-                raise AnnotationError(DATASET, xlsx, f"clip folder {clip_dir} not found", row=row_no)
-            try:
-                paths, numbers = list_frames(clip_dir, dataset=DATASET)
-            except AnnotationError as err:  # add the spreadsheet row to the folder's problem
-                raise AnnotationError(DATASET, xlsx, f"{err.file}: {str(err).split(': ', 1)[-1]}",
-                                      row=row_no) from err
-            rows.append(make_row(
-                dataset=DATASET, subject=subject, clip=clip, emotion=cell_text(rec["Estimated Emotion"]),
-                onset=onset, apex=apex, offset=offset, action_units=cell_text(rec["Action Units"]),
-                frame_paths=paths, frame_numbers=numbers, fps=fps, file=xlsx, row=row_no,
-            ))
-        except AnnotationError as err:
-            handle_row_error(err, errors)
-    return to_frame(rows, dataset=DATASET, file=xlsx)
+    def clip_of(rec, onset):
+        return cell_text(rec["Filename"])
+
+    def locate(rec, row, subject, clip):
+        clip_dir = frame_root / f"sub{subject}" / clip
+        if not clip_dir.is_dir():
+            raise AnnotationError(DATASET, xlsx, f"clip folder {clip_dir} not found", row=row)
+        return clip_dir
+
+    return build_rows(table, dataset=DATASET, file=xlsx, cols=COLUMNS, fps=fps, locate=locate,
+                      subject_of=subject_of, clip_of=clip_of, errors=errors, fixes=fixes,
+                      check_frames=check_frames,
+                      ident=lambda rec: (subject_of(rec), cell_text(rec["Filename"])))
