@@ -111,6 +111,54 @@ def timed(step):
     return time.perf_counter() - t0, loss
 
 
+def guarded_layer_cost(convs, batch: int, reps: int):
+    """Time each guarded Conv3D alone (forward + both gradients) in float32 and bf16.
+
+    End-to-end step times on a loaded machine vary by more than the guard's
+    cost, so this isolates it: the sum over the guarded layers of
+    (float32 time - bf16 time) is what the guard adds to one train step.
+
+    Args:
+        convs: ``(layer, input_shape)`` of the guarded layers.
+        batch: batch size.
+        reps: timed repetitions per layer and dtype (median taken).
+
+    Returns:
+        A list of dicts: layer, input_shape, kernel, float32_ms, bf16_ms.
+    """
+    rng = np.random.default_rng(0)
+    rows = []
+    for layer, input_shape in convs:
+        shape = (batch,) + tuple(input_shape[1:])
+        x = tf.constant(rng.standard_normal(shape).astype("float32"))
+        kernel = tf.constant(rng.standard_normal(tuple(layer.kernel.shape)).astype("float32") * 0.01)
+        strides = [1, *layer.strides, 1]
+        padding = layer.padding.upper()
+        medians = {}
+        for dtype in (tf.float32, tf.bfloat16):
+            @tf.function
+            def fwd_bwd(dtype=dtype):
+                with tf.GradientTape() as tape:
+                    # The layer receives bf16 from its bf16 neighbours either way.
+                    xi, ki = tf.cast(tf.cast(x, tf.bfloat16), dtype), tf.cast(kernel, dtype)
+                    tape.watch([xi, ki])
+                    y = tf.nn.conv3d(xi, ki, strides, padding)
+                    loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+                return tape.gradient(loss, [xi, ki])
+
+            for _ in range(2):
+                fwd_bwd()
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                [g.numpy() for g in fwd_bwd()]
+                times.append(time.perf_counter() - t0)
+            medians[dtype.name] = statistics.median(times) * 1e3
+        rows.append(dict(layer=layer.name, input_shape=list(shape), kernel=list(layer.kernel.shape),
+                         float32_ms=medians["float32"], bf16_ms=medians["bfloat16"]))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["resnet3d18", "meranet18"])
@@ -119,6 +167,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing, oneDNN primitive caches)")
     parser.add_argument("--num-classes", type=int, default=3)
+    parser.add_argument("--layer-reps", type=int, default=7,
+                        help="repetitions per guarded layer in the isolated cost measurement (0: skip)")
     parser.add_argument("--out", default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
 
@@ -131,7 +181,7 @@ def main(argv=None):
             env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    results = []
+    results, guard_cost = [], {}
     for name in args.models:
         runs = []
         for mode in args.modes:
@@ -140,6 +190,14 @@ def main(argv=None):
             total = sum(conv_flops(layer, s) for layer, s in convs)
             f32 = [(layer, s) for layer, s in convs if policy != "float32" and layer.compute_dtype == "float32"]
             share = sum(conv_flops(layer, s) for layer, s in f32) / total if total else 0.0
+            if mode == "bf16+guard" and args.layer_reps:
+                layer_rows = guarded_layer_cost(f32, args.batch, args.layer_reps)
+                extra = sum(r["float32_ms"] - r["bf16_ms"] for r in layer_rows)
+                for r in layer_rows:
+                    print(f"{name:12s} guarded {r['layer']:24s} input {r['input_shape']} kernel {r['kernel'][:3]}: "
+                          f"float32 {r['float32_ms']:.1f} ms, bf16 {r['bf16_ms']:.1f} ms (fwd+bwd)", flush=True)
+                print(f"{name:12s} the guard adds {extra:.0f} ms per train step at batch {args.batch}", flush=True)
+                guard_cost[name] = dict(layers=layer_rows, added_ms_per_step=extra)
             runs.append(dict(model=name, mode=mode, step=make_step(model, args.batch), keep=model,
                              step_times_s=[], losses=[], float32_conv3d_layers=[layer.name for layer, _ in f32],
                              float32_conv_flop_share=share, conv_gflops_per_clip=total / 1e9))
@@ -170,10 +228,14 @@ def main(argv=None):
         speed = f"{base[r['model']] / r['median_step_s']:.2f}×" if r["model"] in base else "n/a"
         print(f"| {r['model']} | {r['mode']} | {r['median_step_s']:.2f} | {r['clips_per_s']:.2f} | {speed} | "
               f"{len(r['float32_conv3d_layers'])} ({r['float32_conv_flop_share']:.1%}) | {r['loss_finite']} |")
+    for name, cost in guard_cost.items():
+        bf16 = next((r["median_step_s"] for r in results if r["model"] == name and r["mode"] == "bf16-noguard"), None)
+        share = f" = {cost['added_ms_per_step'] / 1e3 / bf16:.1%} of the unguarded bf16 step" if bf16 else ""
+        print(f"guard cost, {name}: {cost['added_ms_per_step']:.0f} ms per step (guarded layers alone){share}")
     print("\nmachine:", json.dumps(env))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"environment": env, "results": results}, f, indent=2)
+            json.dump({"environment": env, "results": results, "guard_cost": guard_cost}, f, indent=2)
 
 
 if __name__ == "__main__":

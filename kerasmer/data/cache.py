@@ -261,7 +261,9 @@ class PreprocessCache:
         Missing entries are computed first (with ``builder``, as :meth:`cached`).
         The files are then read with ``tf.io.read_file`` and ``tf.io.decode_raw``
         past each ``.npy`` header, so parallel reads are not serialised by
-        Python's GIL the way ``tf.numpy_function`` calls are.
+        Python's GIL the way ``tf.numpy_function`` calls are.  Files already
+        there are only opened for their header here (they count as neither
+        hits nor misses); files with an unreadable header are recomputed.
 
         Args:
             df: annotation rows.

@@ -159,10 +159,11 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
         for epoch in range(start, epochs if not stopped else start):
             # A fresh pipeline per epoch (decoded inputs are cached by the data layer), seeded by epoch.
             train_ds = dataset_fn(train_df, training=True, seed=epoch_seed(seed, epoch), cache=False, **common)
+            lr = _current_lr(model.optimizer)  # the rate at the epoch's first step
             h = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
                           verbose=verbose, shuffle=False, callbacks=fit_callbacks)
             logs = {k: float(v[-1]) for k, v in h.history.items()}
-            logs["learning_rate"] = _current_lr(model.optimizer)
+            logs["learning_rate"] = lr
             if not np.isfinite(logs.get("loss", np.nan)):
                 raise FoldFailed(f"fold {fold.name}: training loss became {logs.get('loss')} in epoch {epoch + 1} "
                                  f"(learning rate {logs['learning_rate']:.3g}); stopping this fold. Try a lower "

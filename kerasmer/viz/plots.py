@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.ticker  # noqa: F401  (mpl.ticker)
 import numpy as np
 # Figures are built with the object-oriented API (no pyplot): no global figure
 # state, no display needed, and they save to PNG on any backend.
@@ -82,6 +83,7 @@ def plot_training_curves(histories: dict, *, selected: dict | None = None, path=
                 epoch = (selected or {}).get(name)
                 if epoch and 1 <= epoch <= len(val):
                     ax.plot([epoch], [val[epoch - 1]], "o", color=c, ms=5)
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(f"{metric}: training (solid), validation subjects (dashed)", fontsize=9)
