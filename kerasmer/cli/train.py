@@ -52,7 +52,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--freeze", action="append", metavar="PATTERN", help="freeze layers matching, repeatable")
     p.add_argument("--no-resume", action="store_true", help="start every fold afresh")
     p.add_argument("--no-deterministic", action="store_true", help="allow non-deterministic (faster) ops")
-    p.add_argument("--verbose", type=int, help="Keras epoch progress (0, 1 or 2)")
+    p.add_argument("--verbose", type=int, help="Keras epoch progress: 0 none, 1 bar (default), 2 one line")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="recompute a run's report (or merge several runs) and print it")
@@ -106,6 +106,7 @@ def config_from_args(args: argparse.Namespace):
         return RunConfig.from_dict(d, source=args.config)
     fields["recipe_overrides"] = overrides
     fields["synthetic"] = {"subjects": 8, "clips_per_class": 4, **synthetic}
+    fields.setdefault("verbose", 1)  # the command line shows Keras' epoch bar under the fold bar by default
     return RunConfig.from_dict(fields, source="kerasmer train")
 
 

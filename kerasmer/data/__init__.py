@@ -21,7 +21,9 @@ from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
 from kerasmer.data.apex import clip_span, resolve_apex, spot_apex
 from kerasmer.data.cache import PreprocessCache
 from kerasmer.data.face import FaceCropper, NoFaceError
-from kerasmer.data.flow import flow_builder, flow_input, make_flow_builder, optical_flow, optical_strain
+from kerasmer.data.flow import (
+    flow_builder, flow_input, make_flow_augment, make_flow_builder, optical_flow, optical_strain,
+)
 from kerasmer.data.samplers import interpolate, sample_apex, sample_centered, sample_onset_apex, sample_uniform
 
 __all__ = [
@@ -33,6 +35,6 @@ __all__ = [
 ]
 __all__ += [
     "FaceCropper", "NoFaceError", "PreprocessCache", "clip_span", "flow_builder", "flow_input", "interpolate",
-    "make_flow_builder", "optical_flow", "optical_strain", "resolve_apex", "sample_apex", "sample_centered",
-    "sample_onset_apex", "sample_uniform", "spot_apex",
+    "make_flow_augment", "make_flow_builder", "optical_flow", "optical_strain", "resolve_apex", "sample_apex",
+    "sample_centered", "sample_onset_apex", "sample_uniform", "spot_apex",
 ]

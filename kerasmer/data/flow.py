@@ -279,8 +279,64 @@ def _crop_pair(face, pair, clip_paths, name):
         return apply_crop(pair, m, out)
 
 
+def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0):
+    """Augmentation for ``(u, v, strain)`` inputs, in TensorFlow, for ``tf.data`` maps.
+
+    A flow field is not an image: flipping left-right must also negate u, and
+    rotating must rotate the (u, v) vectors as well as move them.  Brightness
+    changes have no meaning for flow (and clipping to [0, 255] would erase
+    every negative displacement), so there are none.  Strain is a scalar and
+    is only moved.
+
+    Args:
+        flip: random left-right flip (probability 0.5).
+        rotation: largest rotation in degrees, uniform in ``[-rotation, rotation]``.
+        seed: fixed part of the stateless random seed.
+
+    Returns:
+        ``apply(x, rnd) -> x``: ``x`` a ``(H, W, 3)`` float tensor, ``rnd`` an
+        int scalar drawn per element and epoch (as ``make_dataset`` does with
+        ``tf.data.Dataset.random``); the same ``(rnd, seed)`` gives the same transform.
+
+    Example:
+        >>> augment = make_flow_augment(rotation=5.0)  # doctest: +SKIP
+        >>> ds = tf.data.Dataset.zip((xs, tf.data.Dataset.random(seed=0))).map(augment)  # doctest: +SKIP
+    """
+    import math
+
+    import keras
+    import tensorflow as tf
+
+    max_angle = math.radians(float(rotation))
+
+    def apply(x, rnd):
+        s = tf.stack([tf.cast(rnd, tf.int64), tf.constant(seed, tf.int64)])
+        u, v, strain = x[..., 0], x[..., 1], x[..., 2]
+        if flip:
+            do = tf.random.stateless_uniform((), seed=s + [0, 1]) < 0.5
+            u = tf.where(do, -tf.reverse(u, axis=[1]), u)
+            v = tf.where(do, tf.reverse(v, axis=[1]), v)
+            strain = tf.where(do, tf.reverse(strain, axis=[1]), strain)
+        x = tf.stack([u, v, strain], axis=-1)
+        if max_angle > 0:
+            angle = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
+            h, w = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
+            cos, sin = tf.cos(angle), tf.sin(angle)
+            cx, cy = (w - 1) / 2, (h - 1) / 2
+            # output pixel -> input pixel is a rotation by +angle about the centre, so a
+            # displacement d at the input is R(-angle) d at the output
+            transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
+            x = keras.ops.image.affine_transform(x[None], transform[None], interpolation="bilinear",
+                                                 fill_mode="reflect", data_format="channels_last")[0]
+            u, v = x[..., 0], x[..., 1]
+            x = tf.stack([cos * u + sin * v, -sin * u + cos * v, x[..., 2]], axis=-1)
+        return x
+
+    return apply
+
+
 flow_builder = make_flow_builder()
 """The default ``"flow"`` builder: Farneback, annotated apex, frames used as given."""
 
-__all__ = ["FLOW_METHODS", "flow_builder", "flow_input", "make_flow_builder", "optical_flow", "optical_strain",
-           "resize_flow"]
+__all__ = ["FLOW_METHODS", "flow_builder", "flow_input", "make_flow_augment", "make_flow_builder", "optical_flow",
+           "optical_strain", "resize_flow"]

@@ -62,7 +62,8 @@ def load_runs(run_dirs) -> dict:
                 raise ValueError(f"fold {f.name!r} is in both {seen[f.name]} and {d}; merge each fold once")
             seen[f.name] = d
             folds.append(f)
-        failed.update({k: v for k, v in fl.items() if k not in seen})
+        failed.update(fl)
+    failed = {k: v for k, v in failed.items() if k not in seen}  # a later job may have finished it
     order = {name: i for i, name in enumerate(first["folds"])}
     folds.sort(key=lambda f: order.get(f.name, len(order)))
     missing = [f for f in planned if f not in seen and f not in failed]

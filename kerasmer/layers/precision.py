@@ -3,7 +3,7 @@
 oneDNN's bfloat16 ``Conv3DBackpropFilter`` (the Conv3D weight gradient) returns
 wrong, sometimes NaN or ~1e36, values when the input's temporal depth is
 smaller than the kernel's depth (measured with TF 2.21 / oneDNN 3.7.3: relative
-error 0.6 to NaN at T=2 with 3-deep kernels, T=2..4 with 5-deep kernels, at any
+error 0.4 to NaN at T=2 with 3-deep kernels, T=2..4 with 5-deep kernels, at any
 spatial size and channel count tried).  The forward conv and the input gradient
 are correct; so is float32.  Model builders create every Conv3D through
 :func:`conv3d`, which gives such a layer a float32 dtype policy when the global

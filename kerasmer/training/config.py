@@ -92,10 +92,11 @@ class RunConfig:
     def validate(self) -> None:
         """Check names and ranges; raise ValueError naming the bad field."""
         import kerasmer
-        from kerasmer.training.recipes import get_recipe
+        from kerasmer.training.recipes import coerce_overrides, get_recipe
 
         kerasmer.model_info(self.model)  # raises with the registered names
         get_recipe(self.recipe, **(self.recipe_overrides or {}))
+        self.recipe_overrides = coerce_overrides(self.recipe, self.recipe_overrides)
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"config: unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
         if self.strategy not in STRATEGIES:

@@ -33,6 +33,24 @@ class FoldFailed(RuntimeError):
     """A fold stopped (e.g. NaN loss); the run records it and continues with the other folds."""
 
 
+class EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras' epoch progress bar, headed with the fold and the fold's real epoch count.
+
+    Each epoch is its own ``fit`` call, so Keras' own header would read
+    ``Epoch e/e``; this one reads ``fold 05 · epoch e/E``.
+    """
+
+    def __init__(self, fold_name: str, total_epochs: int):
+        super().__init__()
+        self.fold_name, self.total_epochs = fold_name, int(total_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset_progbar()
+        self._maybe_init_progbar()
+        if self.verbose:
+            print(f"\nfold {self.fold_name} · epoch {epoch + 1}/{self.total_epochs}", flush=True)
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The data-order seed of ``epoch``: fixed per (fold seed, epoch), independent of restarts."""
     return int(seed) * 100_003 + int(epoch)
@@ -109,6 +127,9 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
                   label_column=label_column, batch_size=recipe.batch_size, normalization=norm)
     steps_per_epoch = max(1, math.ceil(len(train_df) / recipe.batch_size))
     epochs = recipe.resolve_epochs(steps_per_epoch)
+    if recipe.iterations is not None:
+        log(f"fold {fold.name}: {recipe.iterations} iterations (optimizer steps) -> {epochs} epochs x "
+            f"{steps_per_epoch} steps = {epochs * steps_per_epoch} steps")
     strategy = strategy or tf.distribute.get_strategy()
 
     with strategy.scope():
@@ -155,6 +176,8 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
     val_ds = dataset_fn(val_df, training=False, seed=seed, **common) if has_val else None
     writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir is not None else None
     fit_callbacks = [keras.callbacks.TerminateOnNaN(), *(callbacks or [])]
+    if verbose:
+        fit_callbacks.append(EpochProgress(fold.name, epochs))
     try:
         for epoch in range(start, epochs if not stopped else start):
             # A fresh pipeline per epoch (decoded inputs are cached by the data layer), seeded by epoch.

@@ -182,8 +182,42 @@ def get_recipe(name: str, **overrides) -> Recipe:
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ValueError(f"recipe {name!r}: unknown field(s) {unknown}; fields: {sorted(fields)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
+    changes = {k: _coerce(name, k, v) for k, v in overrides.items() if v is not None}
     return dataclasses.replace(RECIPES[name], **changes)
+
+
+_INT_FIELDS = ("batch_size", "epochs", "iterations", "step_epochs", "warmup_steps", "plateau_patience",
+               "early_stopping_patience")
+_FLOAT_FIELDS = ("learning_rate", "momentum", "beta_2", "weight_decay", "step_factor", "plateau_factor", "min_lr")
+
+
+def coerce_overrides(recipe: str, overrides: dict) -> dict:
+    """``overrides`` with every value converted to its recipe field's type (None values kept)."""
+    return {k: (None if v is None else _coerce(recipe, k, v)) for k, v in (overrides or {}).items()}
+
+
+def _coerce(recipe: str, field: str, value):
+    """Give an override its field's type ("1e-4" from a YAML/CLI string becomes 0.0001)."""
+    try:
+        if field in _INT_FIELDS:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if field in _FLOAT_FIELDS:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if field == "nesterov":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        raise ValueError(f"recipe {recipe!r}: field {field!r} got {value!r}, which is not a valid "
+                         f"{'integer' if field in _INT_FIELDS else 'number' if field in _FLOAT_FIELDS else 'bool'}"
+                         ) from None
+    return str(value)
 
 
 @keras.saving.register_keras_serializable(package="kerasmer")

@@ -121,6 +121,10 @@ def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult
     Raises:
         ValueError: unknown model, recipe or protocol; a class empty in a fold's
             training part; a run directory holding a different config.
+
+    Example:
+        >>> result = run("run.yaml")  # doctest: +SKIP
+        >>> result.pooled["uf1"], [f.evaluated_epoch for f in result.folds]  # doctest: +SKIP
     """
     import tensorflow as tf
 

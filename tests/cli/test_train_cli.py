@@ -137,3 +137,20 @@ def test_nan_loss_stops_that_fold_only(synthetic_root, tmp_path, monkeypatch, ca
 def test_bad_input_is_explained(synthetic_root, tmp_path, flags, match):
     with pytest.raises(SystemExit, match=match):
         main(["train", "--data", f"casme2={synthetic_root}", *FAST, *flags, "--out", str(tmp_path / "bad")])
+
+
+def test_flags_override_the_config_file(tmp_path):
+    from kerasmer.cli.main import build_parser
+    from kerasmer.cli.train import config_from_args
+
+    (tmp_path / "run.yaml").write_text("model: learnet\nrecipe: larnet\nrecipe_overrides: {batch_size: 16}\n"
+                                       "data: {casme2: /data/CASME2}\nseed: 3\n")
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "run.yaml"), "--set", "weight_decay=1e-3",
+                                      "--iterations", "500", "--folds", "01, 07", "--freeze", "conv*",
+                                      "--input-shape", "64,64,3", "--out", str(tmp_path / "o")])
+    cfg = config_from_args(args)
+    assert cfg.recipe_overrides == {"batch_size": 16, "weight_decay": 1e-3, "iterations": 500}
+    assert (cfg.seed, cfg.folds, cfg.freeze, cfg.input_shape) == (3, ["01", "07"], ["conv*"], [64, 64, 3])
+    assert cfg.data == {"casme2": "/data/CASME2"} and cfg.output_dir == str(tmp_path / "o")
+    with pytest.raises(SystemExit, match="--data expects NAME=VALUE"):
+        config_from_args(build_parser().parse_args(["train", "--data", "casme2"]))

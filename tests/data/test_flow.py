@@ -125,3 +125,52 @@ def test_flow_builder_errors_name_the_clip(synthetic_df):
         flow_mod.flow_builder(missing, (64, 64, 3))
     with pytest.raises(ValueError, match="apex must be"):
         make_flow_builder(apex="peak")
+
+
+def test_flow_augment_flip_negates_u():
+    import tensorflow as tf
+
+    from kerasmer.data.flow import make_flow_augment
+
+    ramp = np.tile(np.linspace(0, 1, 16, dtype=np.float32), (12, 1))
+    x = np.stack([np.ones_like(ramp), np.full_like(ramp, 0.5), ramp], -1)
+    augment = make_flow_augment(flip=True, rotation=0.0, seed=7)
+    seen = set()
+    for rnd in range(20):
+        out = augment(tf.constant(x), tf.constant(rnd, tf.int64)).numpy()
+        flipped = not np.allclose(out, x)
+        if flipped:
+            assert np.allclose(out[..., 0], -1) and np.allclose(out[..., 1], 0.5)
+            assert np.allclose(out[..., 2], ramp[:, ::-1])
+        seen.add(flipped)
+        assert np.array_equal(out, augment(tf.constant(x), tf.constant(rnd, tf.int64)).numpy())  # deterministic
+    assert seen == {True, False}
+
+
+def test_flow_augment_rotation_matches_flow_of_rotated_frames():
+    import keras
+    import tensorflow as tf
+
+    from kerasmer.data.flow import make_flow_augment
+
+    a = _texture(2, size=(96, 96))
+    b = _shift(a, 2.0, 0.0)
+    x = flow_input(a, b, normalize="none")
+    rnd, seed = 3, 11
+    out = make_flow_augment(flip=False, rotation=25.0, seed=seed)(tf.constant(x), tf.constant(rnd, tf.int64)).numpy()
+    # rotate the frames themselves with the same random angle and warp, then measure their flow
+    s = tf.constant([rnd, seed], tf.int64)
+    angle = float(tf.random.stateless_uniform((), seed=s + [0, 2], minval=-np.radians(25), maxval=np.radians(25)))
+    c, sn, cx = np.cos(angle), np.sin(angle), 47.5
+    t = np.array([[c, -sn, cx - c * cx + sn * cx, sn, c, cx - sn * cx - c * cx, 0, 0]], np.float32)
+
+    def rotate(img):
+        return keras.ops.image.affine_transform(img[None, ..., None].astype(np.float32), t, fill_mode="reflect",
+                                                data_format="channels_last").numpy()[0, ..., 0]
+
+    expected = optical_flow(rotate(a), rotate(b))
+    core = (slice(24, -24), slice(24, -24))
+    assert abs(np.degrees(angle)) > 3  # the case really rotates
+    assert np.allclose(np.median(out[core][..., :2].reshape(-1, 2), 0),
+                       np.median(expected[core].reshape(-1, 2), 0), atol=0.3)
+    assert np.allclose(np.hypot(*np.median(out[core][..., :2].reshape(-1, 2), 0)), 2.0, atol=0.3)

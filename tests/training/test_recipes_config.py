@@ -48,6 +48,13 @@ def test_overrides_and_bad_names():
         get_recipe("learnet", epoch=3)
     with pytest.raises(ValueError, match="schedule"):
         get_recipe("learnet", schedule="linear")
+    # values from YAML or the command line get the field's type ("1e-4" is a string to YAML 1.1)
+    r = get_recipe("larnet", weight_decay="1e-4", iterations="100", nesterov="false")
+    assert (r.weight_decay, r.iterations, r.nesterov) == (1e-4, 100, False)
+    with pytest.raises(ValueError, match="field 'epochs' got 2.5, which is not a valid integer"):
+        get_recipe("learnet", epochs=2.5)
+    with pytest.raises(ValueError, match="field 'learning_rate' got 'fast'"):
+        get_recipe("learnet", learning_rate="fast")
 
 
 def test_step_decay_divides_by_ten_every_ten_epochs():
