@@ -10,6 +10,9 @@ For every model, in one process:
 * the achieved fraction of a matmul peak *measured in the same run*: the FLOP/s
   of a large square ``tf.matmul`` in the same dtype (float32, or bfloat16 for
   mixed_bfloat16), i.e. ``3 * flops * samples_per_s / matmul_flops_per_s``.
+  The peak is re-measured right before each model's timing, so both numbers
+  see the same machine load (on a shared machine a peak measured once, at the
+  start, can give fractions above 1).
 
 mixed_float16 is measured only when TensorFlow sees a GPU.  This is a
 benchmark, not a test: numbers depend on the machine and on its load.
@@ -109,31 +112,35 @@ def main(argv=None) -> int:
     if gpu:
         peaks["mixed_float16"] = matmul_peak("float16")
     for k, v in peaks.items():
-        print(f"matmul peak measured in this run, {k}: {v / 1e9:.1f} GFLOP/s")
+        print(f"matmul peak at the start of this run, {k}: {v / 1e9:.1f} GFLOP/s", flush=True)
     rows = []
+    dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
     for name in names:
         info = kerasmer.model_info(name)
         shape = tuple(info.test_input_shape or info.input_shape) if args.small else info.input_shape
         flops = forward_flops(kerasmer.build_model(name, num_classes=3, input_shape=shape), shape)
         for policy in policies:
+            peak = matmul_peak(dtypes[policy])  # same load as the timing that follows
             try:
                 sps = train_throughput(name, shape, policy, args.batch, args.steps)
             except Exception as err:
                 print(f"{name} {policy}: failed: {type(err).__name__}: {err}")
                 continue
-            frac = 3 * flops * sps / peaks[policy] if flops else None
+            frac = 3 * flops * sps / peak if flops else None
             rows.append({"model": name, "input_shape": list(shape), "precision": policy, "batch": args.batch,
                          "samples_per_s": round(sps, 2), "forward_gflops": flops / 1e9 if flops else None,
-                         "matmul_peak_gflops": round(peaks[policy] / 1e9, 1),
-                         "peak_fraction": round(frac, 4) if frac is not None else None})
+                         "matmul_peak_gflops": round(peak / 1e9, 1),
+                         "peak_fraction": round(frac, 4) if frac is not None else None,
+                         "load_average": round(os.getloadavg()[0], 1)})
             r = rows[-1]
             gf = f"{r['forward_gflops']:.3f}" if flops else "-"
             print(f"{name:24s} {str(shape):18s} {policy:15s} {sps:9.2f} samples/s  fwd {gf:>8s} GFLOP  "
-                  f"peak fraction {r['peak_fraction']}")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"peaks_gflops": {k: v / 1e9 for k, v in peaks.items()}, "gpu": gpu, "rows": rows}, f,
-                      indent=2)
+                  f"peak {r['matmul_peak_gflops']:6.1f} GFLOP/s  fraction {r['peak_fraction']}  "
+                  f"load {r['load_average']}", flush=True)
+            if args.json:  # after every row, so an interrupted run keeps what it measured
+                with open(args.json, "w", encoding="utf-8") as f:
+                    json.dump({"peaks_gflops_at_start": {k: v / 1e9 for k, v in peaks.items()}, "gpu": gpu,
+                               "rows": rows}, f, indent=2)
     return 0
 
 

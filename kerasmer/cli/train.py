@@ -25,15 +25,16 @@ def add_train_parser(sub) -> None:
                        description="Flags override the --config file; every run writes its resolved config "
                                    "to OUT/config.json.  Rerun the same command to resume an interrupted run.")
     p.add_argument("--config", help="YAML or JSON run config")
-    p.add_argument("--model", help="registered model (kerasmer models)")
+    p.add_argument("--model", help="registered model (kerasmer models; default learnet)")
     p.add_argument("--data", action="append", metavar="NAME=ROOT",
-                   help="dataset and its root, repeatable (e.g. --data casme2=/data/CASME2 --data samm=/data/SAMM)")
+                   help="dataset and its root, repeatable (e.g. --data casme2=/data/CASME2 --data samm=/data/SAMM); "
+                        "default: the synthetic set")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic CASME II-format set")
     p.add_argument("--subjects", type=int, help="synthetic set: subjects (default 8)")
     p.add_argument("--clips-per-class", type=int, help="synthetic set: clips per class and subject (default 4)")
     p.add_argument("--labels", help="label scheme, e.g. megc3 (default: the dataset's own emotions)")
-    p.add_argument("--protocol", help="loso, megc_composite, hde, kfold or split")
-    p.add_argument("--recipe", help="larnet, meranet, micro_attention, learnet or shallow (kerasmer recipes)")
+    p.add_argument("--protocol", help="loso (default), megc_composite, hde, kfold or split")
+    p.add_argument("--recipe", help="larnet, meranet, micro_attention, learnet (default) or shallow (kerasmer recipes)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a recipe field, repeatable")
     p.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     p.add_argument("--iterations", type=int, help="shortcut for --set iterations=N (optimizer steps)")

@@ -12,8 +12,10 @@ from kerasmer.data.fixes import apply_fixes, load_fixes
 from kerasmer.data.labels import composite, map_labels
 from kerasmer.data.pipeline import (
     INPUT_BUILDERS, build_input, clear_input_cache, fit_normalization, load_clip, make_dataset,
-    register_input_builder, sample_frame_numbers,
+    make_dataset_for_model, make_input_builder, model_input_options, preprocess_cache, register_input_builder,
+    sample_frame_numbers,
 )
+from kerasmer.data.augment import DEFAULT_AUGMENT, SHALLOW_AUGMENT
 from kerasmer.data.readers import list_datasets, read_dataset, register_reader
 from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
 from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
@@ -37,4 +39,8 @@ __all__ += [
     "FaceCropper", "NoFaceError", "PreprocessCache", "clip_span", "flow_builder", "flow_input", "interpolate",
     "make_flow_augment", "make_flow_builder", "optical_flow", "optical_strain", "resolve_apex", "sample_apex",
     "sample_centered", "sample_onset_apex", "sample_uniform", "spot_apex",
+]
+__all__ += [
+    "DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "make_dataset_for_model", "make_input_builder", "model_input_options",
+    "preprocess_cache",
 ]

@@ -9,6 +9,7 @@ from kerasmer.data import (
     make_dataset, make_synthetic, read_dataset, register_input_builder, sample_frame_numbers,
 )
 from kerasmer.data import pipeline
+from kerasmer.data.samplers import sample_uniform
 
 CLASSES = ["negative", "positive", "surprise"]
 DI = (32, 32, 3)
@@ -43,13 +44,17 @@ def test_load_clip(df):
 
 def test_sample_frame_numbers_cover_onset_apex_offset():
     row = {"onset": 10, "apex": 14, "offset": 30, "frame_numbers": list(range(5, 40))}
-    assert sample_frame_numbers(row, 5) == [10, 12, 14, 22, 30]
+    # samplers.sample_uniform: rise 4 frames, fall 16, so 1 of the 4 non-apex samples before the apex
+    assert sample_frame_numbers(row, 5) == [10, 14, 19, 25, 30]
+    assert sample_frame_numbers(row, 5) == [10 + i for i in sample_uniform(21, 4, n=5)]
     assert sample_frame_numbers(row, 1) == [14] and sample_frame_numbers(row, 2) == [10, 14]
     missing_apex = dict(row, apex=pd.NA)
     assert sample_frame_numbers(missing_apex, 3) == [10, 20, 30]
     assert sample_frame_numbers(missing_apex, 1) == [20]
-    gappy = dict(row, frame_numbers=[10, 11, 19, 30])  # snapped to frames present
-    assert sample_frame_numbers(gappy, 5) == [10, 11, 11, 19, 30]
+    gappy = dict(row, frame_numbers=[10, 11, 19, 30])  # indexes the frames present; apex 14 -> frame 11
+    assert sample_frame_numbers(gappy, 5) == [10, 11, 19, 19, 30]
+    with pytest.raises(ValueError, match="num_frames must be >= 1"):
+        sample_frame_numbers(row, 0)
 
 
 @pytest.mark.parametrize("modality, shape", [
@@ -82,8 +87,8 @@ def test_build_input_values_and_memo(df):
     middle = [f for f in row["frame_numbers"] if row["onset"] <= f <= row["offset"]]
     np.testing.assert_array_equal(build_input(no_apex, modality="frame", input_shape=(48, 48, 3)),
                                   load_clip(row, frames=[middle[len(middle) // 2]])[0].astype(np.float32))
-    with pytest.raises(ValueError, match="unknown modality 'flow'"):
-        build_input(row, modality="flow", input_shape=DI)
+    with pytest.raises(ValueError, match="unknown modality 'optical_fluff'"):
+        build_input(row, modality="optical_fluff", input_shape=DI)
 
 
 def test_fit_normalization(df):

@@ -1,0 +1,353 @@
+"""Model inputs from annotation rows: decoding, and the input builder of each modality.
+
+* :func:`load_clip` decodes a clip's frames (OpenCV) as RGB uint8.
+* :func:`make_input_builder` makes the builder ``fn(row, input_shape)`` of a
+  modality (``"dynamic_image"``, ``"frame"``, ``"clip"``, ``"flow"``; more with
+  :func:`register_input_builder`) with the preprocessing options: which apex
+  (:func:`~kerasmer.data.apex.resolve_apex`), face cropping
+  (:class:`~kerasmer.data.face.FaceCropper`) and, for clips, the temporal
+  sampler (:mod:`kerasmer.data.samplers`).  Its ``config`` keys the
+  preprocessing cache.
+
+:mod:`kerasmer.data.pipeline` memoizes, caches and batches what these build.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from kerasmer.data.dynamic_image import dynamic_image
+from kerasmer.data.schema import AnnotationError
+
+# Counts frame decodes (cv2.imread calls) since import; tests use it to prove caching.
+DECODE_STATS = {"frames": 0}
+_STATS_LOCK = threading.Lock()
+_FACE_LOCK = threading.Lock()
+INPUT_BUILDERS: dict[str, Callable] = {}
+APEX_CHOICES = (None, "annotated", "spotted", "middle")
+SAMPLER_CHOICES = ("uniform", "centered", "interpolate")
+
+
+# ----------------------------------------------------------------- decoding
+
+
+def _field(row, name):
+    try:
+        return row[name]
+    except (KeyError, IndexError) as err:
+        raise KeyError(f"row has no {name!r} field; expected a row of read_dataset()'s DataFrame") from err
+
+
+def _clip_name(row) -> str:
+    try:
+        return f"{row['dataset']} {row['subject']}/{row['clip']}"
+    except (KeyError, IndexError):
+        return "clip"
+
+
+def decode_frame(path: str, *, dataset: str = "frames") -> np.ndarray:
+    """Decode one image file as RGB uint8 (H, W, 3).
+
+    Args:
+        path: the image file.
+        dataset: dataset name, for the error message.
+
+    Returns:
+        The image, RGB uint8.
+
+    Raises:
+        AnnotationError: the file is missing or not a readable image; names it.
+
+    Example:
+        >>> img = decode_frame("CASME2-RAW/sub01/EP02_01f/img46.jpg")  # doctest: +SKIP
+    """
+    with _STATS_LOCK:  # frames are decoded from several tf.data threads
+        DECODE_STATS["frames"] += 1
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise AnnotationError(dataset, path, "cannot read image (missing or damaged)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def load_clip(row, *, frames: Sequence[int] | None = None) -> np.ndarray:
+    """Decode a clip's frames onset..offset (or the frame numbers given).
+
+    Args:
+        row: one row of a reader's DataFrame (Series or dict) with
+            ``frame_paths``, ``frame_numbers``, ``onset`` and ``offset``.
+        frames: frame numbers to decode, in the order wanted; default every frame
+            present from onset to offset.
+
+    Returns:
+        uint8 array (T, H, W, 3), RGB.  Frames of another size than the first are
+        resized to it.
+
+    Raises:
+        AnnotationError: a requested frame number is not among the clip's frames,
+            or no frame lies in onset..offset; names the clip.
+
+    Example:
+        >>> clip = load_clip(df.iloc[0])  # doctest: +SKIP
+        >>> clip.shape  # doctest: +SKIP
+        (31, 128, 128, 3)
+    """
+    paths, numbers = list(_field(row, "frame_paths")), [int(n) for n in _field(row, "frame_numbers")]
+    by_number = dict(zip(numbers, paths))
+    if frames is None:
+        onset, offset = int(_field(row, "onset")), int(_field(row, "offset"))
+        frames = [n for n in numbers if onset <= n <= offset]
+        if not frames:
+            raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
+                                  f"no frame in onset..offset {onset}..{offset}")
+    missing = [int(n) for n in frames if int(n) not in by_number]
+    if missing:
+        raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
+                              f"frame number(s) {missing[:5]} not among the clip's frames "
+                              f"{numbers[0]}..{numbers[-1]}")
+    dataset = str(row.get("dataset", "frames"))
+    images = [decode_frame(by_number[int(n)], dataset=dataset) for n in frames]
+    h, w = images[0].shape[:2]
+    images = [im if im.shape[:2] == (h, w) else cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)
+              for im in images]
+    return np.stack(images)
+
+
+def _resize(frames: np.ndarray, size, channels: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, h, w, channels) float32, area-interpolated."""
+    h, w = int(size[0]), int(size[1])
+    out = []
+    for f in frames:
+        if channels == 1:
+            f = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) if f.shape[:2] != (h, w) else f
+        out.append(f.reshape(h, w, channels))
+    return np.stack(out).astype(np.float32)
+
+
+def _channels(input_shape) -> int:
+    c = int(input_shape[-1])
+    if c not in (1, 3):
+        raise ValueError(f"input_shape {tuple(input_shape)}: channels must be 1 or 3")
+    return c
+
+
+# ----------------------------------------------------------------- input builders
+
+
+def register_input_builder(modality: str) -> Callable:
+    """Decorator registering ``fn(row, input_shape) -> float32 array`` for ``modality``.
+
+    Give ``fn`` a ``config`` attribute (a JSON-able dict of its settings) if it
+    will be used with ``cache_dir``; otherwise its module and name key the cache.
+
+    Example:
+        >>> @register_input_builder("onset_apex_diff")  # doctest: +SKIP
+        ... def _diff(row, input_shape):
+        ...     ...
+    """
+
+    def decorator(fn):
+        INPUT_BUILDERS[modality] = fn
+        return fn
+
+    return decorator
+
+
+def _present_numbers(row) -> list[int]:
+    """Frame numbers present in onset..offset, in order (what the samplers index)."""
+    onset, offset = int(_field(row, "onset")), int(_field(row, "offset"))
+    numbers = [int(n) for n in _field(row, "frame_numbers") if onset <= int(n) <= offset]
+    if not numbers:
+        raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
+                              f"no frame in onset..offset {onset}..{offset}")
+    return numbers
+
+
+def _apex_position(row, numbers: list[int], apex) -> int:
+    """Apex position in ``numbers``: ``None`` = annotated if any, else the middle; else ``resolve_apex``."""
+    if apex is None:
+        value = row.get("apex") if hasattr(row, "get") else None
+        if value is not None and not pd.isna(value):
+            return int(np.abs(np.asarray(numbers) - int(value)).argmin())
+        return len(numbers) // 2
+    from kerasmer.data.apex import resolve_apex
+
+    return resolve_apex(row, apex)
+
+
+def sample_frame_numbers(row, num_frames: int) -> list[int]:
+    """``num_frames`` frame numbers onset→apex→offset, by :func:`kerasmer.data.samplers.sample_uniform`.
+
+    The samples index the frames present in onset..offset; onset, apex and offset
+    are among them and the rest are shared between the rise and the fall in
+    proportion to their lengths.  Without an apex, the middle frame stands in.
+
+    Example:
+        >>> sample_frame_numbers({"onset": 0, "apex": 4, "offset": 20,
+        ...                       "frame_numbers": list(range(21))}, 5)
+        [0, 4, 9, 15, 20]
+    """
+    from kerasmer.data.samplers import sample_uniform
+
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    numbers = _present_numbers(row)
+    return [numbers[i] for i in sample_uniform(len(numbers), _apex_position(row, numbers, None), n=num_frames)]
+
+
+def _decode(row, numbers: Sequence[int], face) -> np.ndarray:
+    """RGB uint8 frames ``numbers`` (each decoded once), face-cropped with one detection on the onset frame."""
+    need = list(dict.fromkeys(int(n) for n in numbers))
+    if face is not None:  # detect on the onset frame, as the flow builder does, whatever frames are sampled
+        onset = _present_numbers(row)[0]
+        need = [onset] + [n for n in need if n != onset]
+    frames = load_clip(row, frames=need)
+    if face is not None:
+        with _FACE_LOCK:  # tf.data calls builders from several threads; one detector object is shared
+            frames = face.crop_clip(frames, clip_id=_clip_name(row))
+    where = {n: i for i, n in enumerate(need)}
+    return frames[[where[int(n)] for n in numbers]]
+
+
+def _check_rank(modality, input_shape, rank):
+    if len(input_shape) != rank:
+        dims = "(T, H, W, C)" if rank == 4 else "(H, W, C)"
+        raise ValueError(f"{modality} input_shape must be {dims}, got {tuple(input_shape)}")
+
+
+def _builtin(modality: str, apex, face, sampler) -> Callable:
+    """The builder of a built-in image modality with these options."""
+
+    def build(row, input_shape):
+        shape = tuple(input_shape)
+        _check_rank(modality, shape, 4 if modality == "clip" else 3)
+        size, channels = shape[-3:-1], _channels(shape)
+        if modality == "dynamic_image":
+            # Resizing is linear, so resizing frames first equals resizing the dynamic image, but is cheaper.
+            return dynamic_image(_resize(_decode(row, _present_numbers(row), face), size, channels))
+        numbers = _present_numbers(row)
+        pos = _apex_position(row, numbers, apex)
+        if modality == "frame":
+            return _resize(_decode(row, [numbers[pos]], face), size, channels)[0]
+        from kerasmer.data import samplers
+
+        if sampler == "interpolate":
+            return samplers.interpolate(_resize(_decode(row, numbers, face), size, channels), shape[0],
+                                        clip_id=_clip_name(row))
+        pick = samplers.sample_indices(sampler, len(numbers), pos, n=shape[0], clip_id=_clip_name(row))
+        return _resize(_decode(row, [numbers[i] for i in pick], face), size, channels)
+
+    build.config = {"modality": modality, "face": face.config() if face is not None else None}
+    if modality != "dynamic_image":  # it uses every frame: the apex does not matter
+        build.config["apex"] = apex
+    if modality == "clip":
+        build.config["sampler"] = sampler
+    build.__name__ = build.__qualname__ = f"build_{modality}"
+    return build
+
+
+_BUILDERS: dict = {}  # (modality, options) -> builder, so a FaceCropper's detector loads once
+_BUILTINS: dict[str, Callable] = {}
+
+
+def make_input_builder(modality: str, *, apex=None, face=None, sampler=None, flow=None) -> Callable:
+    """The input builder ``fn(row, input_shape) -> array`` of a modality with preprocessing options.
+
+    Args:
+        modality: ``"frame"`` (the apex frame, (H, W, C)), ``"clip"`` (T sampled
+            frames, (T, H, W, C)), ``"dynamic_image"`` (over onset..offset, (H, W, C)),
+            ``"flow"`` ((u, v, strain) onset→apex, (H, W, 3)) or a modality
+            registered with :func:`register_input_builder` (no options then).
+        apex: ``None`` (the annotated apex, or the middle frame where there is
+            none; ``"annotated"`` for flow), or ``"annotated"``, ``"spotted"``,
+            ``"middle"`` (:func:`~kerasmer.data.apex.resolve_apex`).  Not used by
+            ``"dynamic_image"``.
+        face: ``None`` (frames are already face crops, as the synthetic set and
+            CASME II's ``Cropped/``), ``"haar"``/``"mtcnn"`` or a
+            :class:`~kerasmer.data.face.FaceCropper`; one detection per clip, on
+            the onset frame.
+        sampler: for ``"clip"``: ``"uniform"`` (default; onset→apex→offset),
+            ``"centered"`` (T consecutive frames around the apex, MERANet) or
+            ``"interpolate"`` (all frames onset..offset linearly resampled to T).
+        flow: for ``"flow"``: options of :func:`~kerasmer.data.flow.make_flow_builder`
+            (``method``, ``work_size``, ``normalize``, ``remove_global``).
+
+    Returns:
+        The builder; its ``config`` attribute (JSON values) keys the preprocessing cache.
+
+    Raises:
+        ValueError: unknown modality, or an option that does not apply to it (named).
+
+    Example:
+        >>> build = make_input_builder("clip", sampler="centered", apex="spotted")
+        >>> build.config["sampler"]
+        'centered'
+    """
+    if modality not in INPUT_BUILDERS:
+        raise ValueError(f"unknown modality {modality!r}; known: {sorted(INPUT_BUILDERS)}")
+    if apex not in APEX_CHOICES:
+        raise ValueError(f"apex must be one of {APEX_CHOICES}, got {apex!r}")
+    if sampler is not None and modality != "clip":
+        raise ValueError(f"sampler={sampler!r} applies to modality 'clip' only, not {modality!r}")
+    if sampler is not None and sampler not in SAMPLER_CHOICES:
+        raise ValueError(f"sampler must be one of {SAMPLER_CHOICES}, got {sampler!r}")
+    if flow is not None and modality != "flow":
+        raise ValueError(f"flow={flow!r} options apply to modality 'flow' only, not {modality!r}")
+    if flow is not None and not isinstance(flow, dict):
+        raise TypeError(f"flow must be a dict of make_flow_builder options, got {type(flow).__name__}")
+    from kerasmer.data.face import FaceCropper
+
+    if face is not None and not isinstance(face, (str, FaceCropper)):
+        raise TypeError(f"face must be None, 'haar', 'mtcnn' or a FaceCropper, got {type(face).__name__}")
+    registered = INPUT_BUILDERS[modality]
+    if registered is not _BUILTINS.get(modality):  # a custom (or replaced) builder takes no options
+        if (apex, face, sampler, flow) != (None, None, None, None):
+            raise ValueError(f"modality {modality!r} has a custom builder; apex/face/sampler/flow options "
+                             "apply to the built-in 'frame', 'clip', 'dynamic_image' and 'flow' only")
+        return registered
+    key = (modality, apex, face if isinstance(face, str) or face is None else id(face), sampler,
+           json.dumps(flow, sort_keys=True))
+    if key not in _BUILDERS:
+        if modality == "flow":
+            from kerasmer.data.flow import make_flow_builder
+
+            builder = make_flow_builder(apex=apex or "annotated", face=face, **(flow or {}))
+        else:
+            if isinstance(face, str):  # load_clip gives RGB frames
+                face = FaceCropper(face, size=None, color="rgb")
+            builder = _builtin(modality, apex, face, sampler or "uniform")
+        _BUILDERS[key] = (face, builder)  # keep the FaceCropper alive so its id is not reused
+    return _BUILDERS[key][1]
+
+
+def _register_builtins():
+    from kerasmer.data.flow import flow_builder
+
+    for modality in ("dynamic_image", "frame", "clip"):
+        INPUT_BUILDERS[modality] = _BUILTINS[modality] = _builtin(modality, None, None,
+                                                                  "uniform" if modality == "clip" else None)
+    INPUT_BUILDERS["flow"] = _BUILTINS["flow"] = flow_builder
+    for modality, builder in _BUILTINS.items():  # the defaults are the registered builders themselves
+        _BUILDERS[(modality, None, None, None, "null")] = (None, builder)
+
+
+_register_builtins()
+
+
+def _builder_config(builder, modality) -> dict:
+    config = getattr(builder, "config", None)
+    if config is None:  # a custom builder without settings: its name stands in
+        config = {"builder": f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', '?')}"}
+    return {"modality": modality, **config}
+
+
+__all__ = [
+    "APEX_CHOICES", "DECODE_STATS", "INPUT_BUILDERS", "SAMPLER_CHOICES", "decode_frame", "load_clip",
+    "make_input_builder", "register_input_builder", "sample_frame_numbers",
+]
