@@ -38,8 +38,8 @@ def test_sigkill_mid_fold_then_restart_equals_uninterrupted_run(synthetic_root, 
     deadline = time.time() + 600
     try:
         while time.time() < deadline and proc.poll() is None:
-            if pointer.is_file() and json.loads(pointer.read_text())["epoch"] >= 2:
-                proc.send_signal(signal.SIGKILL)  # mid-fold: epoch 2 of 4 of the second fold is done
+            if pointer.is_file() and json.loads(pointer.read_text())["epoch"] >= 1:
+                proc.send_signal(signal.SIGKILL)  # mid-fold: epoch 1 of 4 of the second fold is done
                 break
             time.sleep(0.02)
         proc.wait(timeout=60)
@@ -55,7 +55,7 @@ def test_sigkill_mid_fold_then_restart_equals_uninterrupted_run(synthetic_root, 
     assert "fold 01: already finished, skipped" in again.stdout
     assert "fold 02: resuming after epoch" in again.stdout
     resumed = json.loads((out / "folds" / "02" / "result.json").read_text())
-    assert resumed["resumed_from_epoch"] >= 2
+    assert 1 <= resumed["resumed_from_epoch"] < 4
 
     a = json.loads((tmp_path / "full" / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
