@@ -49,6 +49,9 @@ def add_train_parser(sub) -> None:
     p.add_argument("--test-fraction", type=float, help="split: share of clips held out")
     p.add_argument("--folds", help="run only these folds, comma-separated (fan-out jobs)")
     p.add_argument("--strategy", help="default, mirrored or multiworker")
+    p.add_argument("--data-option", action="append", metavar="KEY=VALUE",
+                   help="input option, repeatable: apex=spotted, face=haar, sampler=centered, "
+                        "cache_dir=PATH, balance=true")
     p.add_argument("--init-from", help=".keras or .weights.h5 file to load weights from by layer name")
     p.add_argument("--freeze", action="append", metavar="PATTERN", help="freeze layers matching, repeatable")
     p.add_argument("--no-resume", action="store_true", help="start every fold afresh")
@@ -86,6 +89,8 @@ def config_from_args(args: argparse.Namespace):
             fields["input_shape"] = [int(v) for v in args.input_shape.split(",")]
         except ValueError:
             raise SystemExit(f"kerasmer train: --input-shape expects integers like 32,32,3, got {args.input_shape!r}")
+    if args.data_option:  # values are YAML scalars: "true" -> True, paths and names stay strings
+        fields["data_options"] = dict(_key_value(o, "--data-option") for o in args.data_option)
     if args.folds:
         fields["folds"] = [f.strip() for f in args.folds.split(",") if f.strip()]
     if args.freeze:

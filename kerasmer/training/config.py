@@ -50,6 +50,11 @@ class RunConfig:
         output_dir: the run directory.
         input_shape: model input shape (None: the registry's default).
         model_overrides: extra ``build_model`` options.
+        data_options: input options for ``kerasmer.data``: ``apex``
+            (``"annotated"``/``"spotted"``/``"middle"``), ``face`` (``"haar"``/``"mtcnn"``),
+            ``sampler`` (clips), ``flow`` (flow builder options), ``cache_dir``
+            (on-disk preprocessing cache shared across folds and runs),
+            ``augment`` and ``balance`` (class-balanced oversampling of training batches).
         val_fraction: share of each fold's training subjects used for validation.
         n_splits: ``"kfold"``: number of folds.
         test_fraction: ``"split"``: share of clips held out for testing.
@@ -74,6 +79,7 @@ class RunConfig:
     output_dir: str = "runs/kerasmer"
     input_shape: list | None = None
     model_overrides: dict = dataclasses.field(default_factory=dict)
+    data_options: dict = dataclasses.field(default_factory=dict)
     val_fraction: float = 0.15
     n_splits: int = 5
     test_fraction: float = 0.2
@@ -115,6 +121,9 @@ class RunConfig:
             raise ValueError(f"config: test_fraction must be in (0, 1), got {self.test_fraction!r}")
         if int(self.n_splits) < 2:
             raise ValueError(f"config: n_splits must be >= 2, got {self.n_splits!r}")
+        from kerasmer.training.fold import split_data_options
+
+        split_data_options(self.data_options)  # raises naming an unknown option
         if isinstance(self.freeze, str):
             self.freeze = [self.freeze]
         if self.folds is not None:

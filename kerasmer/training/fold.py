@@ -72,10 +72,29 @@ def _plateau_state(p) -> dict | None:
     return {"best": p.best, "wait": p.wait, "cooldown_counter": p.cooldown_counter}
 
 
+INPUT_OPTIONS = ("apex", "face", "sampler", "flow", "cache_dir")
+TRAIN_OPTIONS = ("augment", "balance")
+
+
+def split_data_options(options: dict | None) -> tuple[dict, dict]:
+    """Split ``data_options`` into those of every split and those of training batches only.
+
+    Raises:
+        ValueError: an option the data layer does not take (named).
+    """
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(INPUT_OPTIONS) - set(TRAIN_OPTIONS))
+    if unknown:
+        raise ValueError(f"data_options: unknown option(s) {unknown}; choose from "
+                         f"{', '.join(INPUT_OPTIONS + TRAIN_OPTIONS)}")
+    return ({k: v for k, v in options.items() if k in INPUT_OPTIONS},
+            {k: v for k, v in options.items() if k in TRAIN_OPTIONS})
+
+
 def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_column: str = "emotion",
                input_shape=None, seed: int = 0, verbose: int = 0, model_overrides: dict | None = None,
                strategy=None, fold_dir=None, tensorboard_dir=None, init_from=None, freeze=(),
-               callbacks=None, resume: bool = True, dataset_fn=None, log=None):
+               callbacks=None, resume: bool = True, dataset_fn=None, data_options: dict | None = None, log=None):
     """Train one fold and predict its test subjects with the validation-chosen weights.
 
     Args:
@@ -98,6 +117,9 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
             and validation data only).
         resume: continue from ``fold_dir``'s checkpoint if there is one.
         dataset_fn: replaces ``kerasmer.data.make_dataset`` (same signature).
+        data_options: input options for the data layer: ``apex``, ``face``,
+            ``sampler``, ``flow``, ``cache_dir`` (used for every split) and
+            ``augment``, ``balance`` (training batches only).
         log: ``fn(str)`` for messages (default: print).
 
     Returns:
@@ -122,9 +144,10 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
     train_df, val_df, test_df = (df.iloc[idx] for idx in (fold.train, fold.val, fold.test))
     t0 = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    norm = fit_normalization(train_df, modality=info.modality, input_shape=input_shape)
+    input_opts, train_opts = split_data_options(data_options)
+    norm = fit_normalization(train_df, modality=info.modality, input_shape=input_shape, **input_opts)
     common = dict(modality=info.modality, input_shape=input_shape, class_names=class_names,
-                  label_column=label_column, batch_size=recipe.batch_size, normalization=norm)
+                  label_column=label_column, batch_size=recipe.batch_size, normalization=norm, **input_opts)
     steps_per_epoch = max(1, math.ceil(len(train_df) / recipe.batch_size))
     epochs = recipe.resolve_epochs(steps_per_epoch)
     if recipe.iterations is not None:
@@ -181,7 +204,8 @@ def train_fold(df, fold, *, model_name: str, class_names, recipe: Recipe, label_
     try:
         for epoch in range(start, epochs if not stopped else start):
             # A fresh pipeline per epoch (decoded inputs are cached by the data layer), seeded by epoch.
-            train_ds = dataset_fn(train_df, training=True, seed=epoch_seed(seed, epoch), cache=False, **common)
+            train_ds = dataset_fn(train_df, training=True, seed=epoch_seed(seed, epoch), cache=False, **common,
+                                  **train_opts)
             lr = _current_lr(model.optimizer)  # the rate at the epoch's first step
             h = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
                           verbose=verbose, shuffle=False, callbacks=fit_callbacks)

@@ -165,7 +165,7 @@ def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult
                 raise ValueError(f"config folds: no fold named {unknown}; this protocol's folds are {all_names}")
         selected = [(i, f) for i, f in enumerate(folds) if config.folds is None or f.name in config.folds]
 
-        env = precision_environment(probe_onednn=False)
+        env = precision_environment(probe_onednn=True)  # records the oneDNN version (issue: bf16 bug)
         env.update(strategy=config.strategy, replicas=int(strategy.num_replicas_in_sync))
         save_config(config, run_dir, extra=env)
         atomic_write_text(run_dir / "run.json", json.dumps({
@@ -193,7 +193,7 @@ def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult
                         verbose=config.verbose, model_overrides=config.model_overrides, strategy=strategy,
                         fold_dir=fold_dir, tensorboard_dir=run_dir / "tensorboard" / fold_dirname(fold.name),
                         init_from=config.init_from, freeze=config.freeze, callbacks=callbacks,
-                        resume=config.resume, log=log)
+                        resume=config.resume, data_options=config.data_options, log=log)
                 except FoldFailed as err:
                     failed[fold.name] = str(err)
                     log(f"fold {fold.name} FAILED: {err}")

@@ -133,6 +133,7 @@ def test_nan_loss_stops_that_fold_only(synthetic_root, tmp_path, monkeypatch, ca
     (["--model", "lernet"], "Unknown model 'lernet'"),
     (["--folds", "99"], r"no fold named \['99'\]"),
     (["--labels", "casme2_5class"], "leaves class"),
+    (["--data-option", "sampler_typo=uniform"], "unknown option"),
 ])
 def test_bad_input_is_explained(synthetic_root, tmp_path, flags, match):
     with pytest.raises(SystemExit, match=match):
@@ -154,3 +155,15 @@ def test_flags_override_the_config_file(tmp_path):
     assert cfg.data == {"casme2": "/data/CASME2"} and cfg.output_dir == str(tmp_path / "o")
     with pytest.raises(SystemExit, match="--data expects NAME=VALUE"):
         config_from_args(build_parser().parse_args(["train", "--data", "casme2"]))
+
+
+def test_data_options_reach_the_data_layer(synthetic_root, tmp_path):
+    """--data-option cache_dir/balance are recorded in the config and used: the cache is filled once."""
+    cache = tmp_path / "cache"
+    out = tmp_path / "opts"
+    assert main(["train", "--data", f"casme2={synthetic_root}", *FAST, "--folds", "01,02",
+                 "--data-option", f"cache_dir={cache}", "--data-option", "balance=true", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["data_options"] == {"cache_dir": str(cache), "balance": True}
+    shards = list(cache.rglob("*.npy"))
+    assert len(shards) == 24, "every clip preprocessed once, then reused by the second fold"
