@@ -92,20 +92,36 @@ def load_weights_by_name(target: keras.Model, source, *, rename=None, strict_sha
         if dst_name is None or dst_name not in dst_layers:
             report.unmatched_source.append(src_name)
             continue
-        dst = dst_layers[dst_name]
-        src_w = src.get_weights()
-        dst_shapes = [tuple(w.shape) for w in dst.weights]
-        if [tuple(w.shape) for w in src_w] != dst_shapes:
-            if strict_shapes:
-                raise ValueError(f"load_weights_by_name: layer {dst_name!r} has weight shapes {dst_shapes} "
-                                 f"but source layer {src_name!r} has {[tuple(w.shape) for w in src_w]}")
-            report.shape_mismatch.append(dst_name)
-            continue
-        dst.set_weights(src_w)
-        report.matched.append(dst_name)
-        used.add(dst_name)
+        if copy_weights(report, dst_layers[dst_name], src.get_weights(), source=f"source layer {src_name!r}",
+                        strict_shapes=strict_shapes):
+            used.add(dst_name)
     report.unmatched_target = [n for n in dst_layers if n not in used]
     return report
+
+
+def copy_weights(report: TransferReport, layer, arrays, *, source: str, strict_shapes: bool) -> bool:
+    """Set ``layer``'s weights to ``arrays`` if the shapes agree, recording the outcome in ``report``.
+
+    Args:
+        report: the :class:`TransferReport` to update (``matched`` or ``shape_mismatch``).
+        layer: the target layer.
+        arrays: the source weights, in the layer's weight order.
+        source: how to name the source in an error message.
+        strict_shapes: raise on a shape mismatch instead of recording it.
+
+    Returns:
+        True when the weights were copied.
+    """
+    shapes = [tuple(w.shape) for w in layer.weights]
+    if shapes != [tuple(a.shape) for a in arrays]:
+        if strict_shapes:
+            raise ValueError(f"load_weights_by_name: layer {layer.name!r} has weight shapes {shapes} "
+                             f"but {source} has {[tuple(a.shape) for a in arrays]}")
+        report.shape_mismatch.append(layer.name)
+        return False
+    layer.set_weights(arrays)
+    report.matched.append(layer.name)
+    return True
 
 
 def freeze_layers(model: keras.Model, pattern: str) -> list[str]:

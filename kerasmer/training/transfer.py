@@ -21,7 +21,7 @@ from pathlib import Path
 
 import keras
 
-from kerasmer.models.transfer import TransferReport, _weighted_layers, load_weights_by_name
+from kerasmer.models.transfer import TransferReport, _weighted_layers, copy_weights, load_weights_by_name
 
 
 def read_h5_layer_weights(path: str | os.PathLike) -> dict:
@@ -99,15 +99,6 @@ def init_weights(model: keras.Model, path: str | os.PathLike, *, strict_shapes: 
         if layer is None:
             report.unmatched_source.append(key)
             continue
-        name = layer.name
-        shapes = [tuple(w.shape) for w in layer.weights]
-        if shapes != [tuple(a.shape) for a in arrays]:
-            if strict_shapes:
-                raise ValueError(f"init-from: layer {name!r} has weight shapes {shapes}, "
-                                 f"{path} has {[tuple(a.shape) for a in arrays]}")
-            report.shape_mismatch.append(name)
-            continue
-        layer.set_weights(arrays)
-        report.matched.append(name)
+        copy_weights(report, layer, arrays, source=f"{path} ({key})", strict_shapes=strict_shapes)
     report.unmatched_target = [n for n in targets if n not in report.matched]
     return report
