@@ -16,4 +16,8 @@ for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _mod.name not in _NOT_FAMILIES and not _mod.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
-__all__ = ["ModelInfo", "build_model", "list_models", "model_info", "register_model"]
+from kerasmer.models.residual_attention import attention_outputs  # noqa: E402  (soft masks per stage)
+from kerasmer.models.transfer import freeze_layers, load_weights_by_name  # noqa: E402
+
+__all__ = ["ModelInfo", "attention_outputs", "build_model", "freeze_layers", "list_models",
+           "load_weights_by_name", "model_info", "register_model"]
