@@ -28,7 +28,6 @@ import json
 import os
 import re
 import threading
-import uuid
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -36,6 +35,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from kerasmer.core.atomic import atomic_write
 from kerasmer.data._frames import clip_name
 
 CACHE_FORMAT = 1
@@ -168,7 +168,7 @@ class PreprocessCache:
         if not meta.exists():
             text = json.dumps({"format": CACHE_FORMAT, "kerasmer": __version__, "config": self.config,
                                "annotation_files": self.annotation_files}, indent=2, sort_keys=True)
-            _atomic_write(meta, lambda f: f.write(text.encode()))
+            atomic_write(meta, lambda f: f.write(text.encode()), fsync=False)
 
     def __repr__(self) -> str:
         return (f"PreprocessCache({str(self.directory)!r}, hits={self.hits}, misses={self.misses}, "
@@ -227,7 +227,7 @@ class PreprocessCache:
         if not isinstance(arr, np.ndarray) or arr.dtype == object:
             raise TypeError(f"clip {clip_name(row)}: the preprocessing returned {type(arr).__name__}, "
                             "not a numeric numpy array; the cache stores only those")
-        _atomic_write(p, lambda f: np.save(f, np.ascontiguousarray(arr), allow_pickle=False))
+        atomic_write(p, lambda f: np.save(f, np.ascontiguousarray(arr), allow_pickle=False), fsync=False)
         with self._lock:
             self.writes += 1
         return arr
@@ -337,18 +337,6 @@ def _npy_header(path: Path):
     if fortran or dtype.hasobject or size < offset + int(np.prod(shape)) * dtype.itemsize:
         return None
     return offset, tuple(shape), dtype
-
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    """Write via a unique temporary file in the same folder, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)  # atomic on POSIX and Windows within one file system
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["CACHE_FORMAT", "PreprocessCache", "annotation_digest", "annotation_files", "config_digest",

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
-from kerasmer.training.config import atomic_write_text
+from kerasmer.core.atomic import atomic_save_figure, atomic_write_text
 from kerasmer.training.results import predictions_frame, read_fold_results
 
 _SAME = ("class_names", "protocol", "label_column", "model", "labels")
@@ -203,16 +203,10 @@ def write_report(run_dir, sources=None) -> str:
                       predictions_frame(merged["folds"], report["class_names"]).to_csv(index=False))
     atomic_write_text(run_dir / "report.md", md)
     if report["pooled"] is not None:
-        _save_atomic(plot_confusion_matrix(report["pooled"]["confusion_matrix"], report["class_names"],
+        atomic_save_figure(plot_confusion_matrix(report["pooled"]["confusion_matrix"], report["class_names"],
                                            title=f"{report['model']} — {report['protocol']} (pooled)"),
-                     run_dir / "confusion_matrix.png")
-        _save_atomic(plot_training_curves({f.name: f.history for f in merged["folds"]},
+                           run_dir / "confusion_matrix.png", dpi=110)
+        atomic_save_figure(plot_training_curves({f.name: f.history for f in merged["folds"]},
                                           selected={f.name: f.evaluated_epoch for f in merged["folds"]}),
-                     run_dir / "training_curves.png")
+                           run_dir / "training_curves.png", dpi=110)
     return md
-
-
-def _save_atomic(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from kerasmer.core.atomic import atomic_directory
 
 CLASS_NAMES_FILE = "class_names.json"
 METADATA_FILE = "kerasmer.json"
@@ -98,10 +98,9 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
 
     archive.add_endpoint("serve", serve, input_signature=[spec])
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
-    try:
-        archive.write_out(str(tmp / "model"), verbose=False)
-        extra = tmp / "model" / "assets.extra"
+    with atomic_directory(target) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        extra = tmp / "assets.extra"
         extra.mkdir(exist_ok=True)
         meta = {"model": model.name, "input_name": input_name, "input_shape": list(spec.shape.as_list()[1:]),
                 "num_classes": int(num_outputs), "keras_version": keras.__version__, "tf_version": tf.__version__}
@@ -113,11 +112,6 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
             (extra / CLASS_NAMES_FILE).write_text(json.dumps(class_names, indent=2))
             meta["class_names"] = class_names
         (extra / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp / "model", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

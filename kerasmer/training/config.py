@@ -26,6 +26,8 @@ import json
 import os
 from pathlib import Path
 
+from kerasmer.core.atomic import atomic_write_text
+
 PROTOCOLS = ("loso", "megc_composite", "hde", "kfold", "split")
 STRATEGIES = ("default", "mirrored", "multiworker")
 MEGC_DATASETS = ("casme2", "samm", "smic")
@@ -181,18 +183,6 @@ def load_config(path: str | os.PathLike, **overrides) -> RunConfig:
     d.pop("environment", None)  # facts recorded by save_config, not settings
     d.update({k: v for k, v in overrides.items() if v is not None})
     return RunConfig.from_dict(d, source=str(path))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (no half-written files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_config(config: RunConfig, run_dir: str | os.PathLike, extra: dict | None = None) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasmer.training.config import atomic_write_text
+from kerasmer.core.atomic import atomic_directory, atomic_write, atomic_write_text, remove_stale_temporaries
 
 
 def _state_variables(model) -> list:
@@ -69,19 +69,14 @@ class FoldCheckpoint:
         Returns:
             The checkpoint's directory.
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"ckpt-{epoch:05d}"
-        tmp = self.directory / f".tmp-{epoch:05d}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         arrays = {f"v{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(_state_variables(model))}
-        _savez(tmp / "variables.npz", arrays)
-        if best_weights is not None:
-            _savez(tmp / "best.npz", {f"w{i:05d}": np.asarray(w) for i, w in enumerate(best_weights)})
-        atomic_write_text(tmp / "state.json", json.dumps({**state, "epoch": int(epoch)}, default=float))
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        with atomic_directory(final) as tmp:
+            atomic_write(tmp / "variables.npz", lambda f: np.savez(f, **arrays))
+            if best_weights is not None:
+                best = {f"w{i:05d}": np.asarray(w) for i, w in enumerate(best_weights)}
+                atomic_write(tmp / "best.npz", lambda f: np.savez(f, **best))
+            atomic_write_text(tmp / "state.json", json.dumps({**state, "epoch": int(epoch)}, default=float))
         atomic_write_text(self.pointer, json.dumps({"epoch": int(epoch), "path": final.name}))
         self._prune(keep_name=final.name)
         return final
@@ -91,8 +86,7 @@ class FoldCheckpoint:
         stale = [p for p in ckpts if p.name != keep_name][: max(0, len(ckpts) - self.keep)]
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
-        for p in self.directory.glob(".tmp-*"):  # left by a killed writer
-            shutil.rmtree(p, ignore_errors=True)
+        remove_stale_temporaries(self.directory)  # left by a killed writer
 
     def restore(self, model):
         """Load the latest checkpoint into ``model`` (and its optimizer).
@@ -132,10 +126,3 @@ class FoldCheckpoint:
     def clear(self) -> None:
         """Delete the checkpoints (after the fold's result is safely written)."""
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _savez(path: Path, arrays: dict) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())

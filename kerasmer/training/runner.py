@@ -33,7 +33,8 @@ import keras
 import pandas as pd
 
 from kerasmer.evaluation.splits import SUBJECT_DEPENDENT, add_group_column, check_fold_classes, make_folds
-from kerasmer.training.config import RunConfig, atomic_write_text, load_config, save_config
+from kerasmer.core.atomic import atomic_write_text
+from kerasmer.training.config import RunConfig, load_config, save_config
 from kerasmer.training.fold import FoldFailed, train_fold
 from kerasmer.training.recipes import get_recipe
 from kerasmer.training.results import FoldResult, RunResult, fold_dirname, summarize

@@ -78,7 +78,9 @@ def test_checkpoint_survives_a_kill_during_its_write(tmp_path):
     assert ckpt.restore(model) is None
     saved = [v.numpy().copy() for v in model.variables]
     ckpt.save(model, epoch=1, state={"history": {"loss": [1.0]}}, best_weights=model.get_weights())
-    (tmp_path / "ckpt" / ".tmp-00002-999").mkdir()  # what a writer killed mid-save leaves behind
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / "ckpt" / f".tmp-{dead}-0badf00d-ckpt-00002").mkdir()  # what a writer killed mid-save leaves
     for v in model.trainable_variables:
         v.assign(v.numpy() + 1)
     model.optimizer.iterations.assign(5)
