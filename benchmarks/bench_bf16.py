@@ -37,8 +37,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasmer  # noqa: E402
-from kerasmer.layers.precision import DISABLE_ENV  # noqa: E402
-from kerasmer.training.precision import precision_environment  # noqa: E402
+from kerasmer.core.precision import DISABLE_ENV, precision_environment  # noqa: E402
 
 MODES = {  # name: (policy, guard disabled)
     "float32": ("float32", False),
@@ -64,13 +63,11 @@ def build(name: str, policy: str, disable_guard: bool, num_classes: int):
     old_env = os.environ.pop(DISABLE_ENV, None)
     if disable_guard:
         os.environ[DISABLE_ENV] = "1"
-    keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        model = kerasmer.build_model(name, num_classes=num_classes)
+        model = kerasmer.build_model(name, num_classes=num_classes, precision=policy)
     finally:
         keras.layers.Conv3D.build = original_build
-        keras.config.set_dtype_policy("float32")
         os.environ.pop(DISABLE_ENV, None)
         if old_env is not None:
             os.environ[DISABLE_ENV] = old_env

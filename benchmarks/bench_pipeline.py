@@ -8,7 +8,7 @@ What is timed:
 
 1. *Preprocessing, once* (for information): building every clip's input
    (decode, dynamic image / frame sampling / optical flow) without the cache.
-   Thanks to :class:`~kerasmer.data.cache.PreprocessCache` this runs once per
+   Thanks to :class:`~kerasmer.data.pipeline.cache.PreprocessCache` this runs once per
    dataset and config, so it is not part of the per-epoch rate.
 2. *Pipeline from the cache*: a ``tf.data`` pipeline shaped like
    :func:`kerasmer.data.make_dataset`'s (parallel read of the cache files ->
@@ -60,7 +60,7 @@ def pipeline_rate(cache, build, df, input_shape, *, batch_size, epochs, repeats,
     """
     import tensorflow as tf
 
-    from kerasmer.data import pipeline
+    from kerasmer.data.pipeline.augment import DEFAULT_AUGMENT, image_augment
 
     rows = [row for _, row in df.iterrows()]
     shape = tuple(input_shape)
@@ -70,7 +70,7 @@ def pipeline_rate(cache, build, df, input_shape, *, batch_size, epochs, repeats,
     ds = ds.shuffle(len(rows), seed=0, reshuffle_each_iteration=True).repeat(epochs)
     rnd = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
     if augment == "element":
-        apply = pipeline._augment_fn(pipeline.DEFAULT_AUGMENT, shape, 0)
+        apply = image_augment(DEFAULT_AUGMENT, shape, 0)
         ds = tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (apply(xy[0], r), xy[1]),
                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         "lower every rate).",
         "Pipeline: read the `.npy` files from the cache (`PreprocessCache.dataset`), shuffle, [augment], "
         "normalize, batch, prefetch; *augmented* adds `make_dataset`'s flip/rotation/brightness "
-        "(`pipeline._augment_fn`, one transform per clip).  No in-memory `.cache()`: every epoch reads the files.",
+        "(`image_augment`, one transform per clip).  No in-memory `.cache()`: every epoch reads the files.",
         "Training: `model.train_on_batch` (Adam), clips/s = batch size / median step time.",
         "",
         "| model | modality | input | preprocessing, once | pipeline from cache | pipeline from cache, augmented "

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasmer  # noqa: E402
+from kerasmer.core.precision import precision_scope  # noqa: E402
 
 
 def matmul_peak(dtype: str, n: int = 2048, reps: int = 8) -> float:
@@ -77,8 +78,7 @@ def forward_flops(model: keras.Model, input_shape) -> int | None:
 
 def train_throughput(name: str, input_shape, policy: str, batch: int, steps: int, warmup: int = 2) -> float:
     """Training samples/s of ``name`` under dtype ``policy``."""
-    keras.config.set_dtype_policy(policy)
-    try:
+    with precision_scope(policy):
         keras.utils.set_random_seed(0)
         model = kerasmer.build_model(name, num_classes=3, input_shape=tuple(input_shape))
         model.compile(keras.optimizers.SGD(1e-3, momentum=0.9), "categorical_crossentropy")
@@ -89,8 +89,6 @@ def train_throughput(name: str, input_shape, policy: str, batch: int, steps: int
         t0 = time.perf_counter()
         model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
         return batch * steps / (time.perf_counter() - t0)
-    finally:
-        keras.config.set_dtype_policy("float32")
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,16 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """The notebooks (collected by nbmake) are full training runs: marked ``large``.
+
+    ``pytest -m "not large"`` is the quick developer loop; plain ``pytest`` runs everything.
+    """
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.large)
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
     keras.config.set_dtype_policy("float32")

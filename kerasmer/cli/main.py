@@ -10,24 +10,28 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import kerasmer
+from kerasmer.cli.train import add_train_parser
+from kerasmer.data import make_synthetic, read_dataset
+from kerasmer.export import export_saved_model
+from kerasmer.training import KeepModel, RunConfig, run
+from kerasmer.training.recipes import OPTIMIZER_CHOICES
+
 
 def _quiet_tf() -> None:
-    import logging
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # one model per fold retraces Keras' train function: expected, not worth a warning per fold
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def cmd_models(args) -> int:
-    import kerasmer
-
     for name in kerasmer.list_models(args.pattern):
         info = kerasmer.model_info(name)
         paper = f"{info.paper_params / 1e6:.2f}M" if info.paper_params else "-"
@@ -37,11 +41,6 @@ def cmd_models(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    import kerasmer
-    from kerasmer.data import make_synthetic, read_dataset
-    from kerasmer.export import export_saved_model
-    from kerasmer.training.loso import run_loso
-
     t0 = time.perf_counter()
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kerasmer-synthetic-"))
     print(f"[1/4] writing the synthetic CASME II-format set to {data_dir}")
@@ -51,22 +50,25 @@ def cmd_quickstart(args) -> int:
     print(f"      {len(df)} clips, {df['subject'].nunique()} subjects, classes {class_names}")
 
     print(f"[2/4] leave-one-subject-out with {args.model} ({args.epochs} epochs per fold, precision {args.precision})")
-    result, model = run_loso(
-        df, model_name=args.model, class_names=class_names, precision=args.precision, seed=args.seed,
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-        learning_rate=args.learning_rate, patience=args.patience, verbose=args.verbose,
-    )
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                     early_stopping_patience=args.patience, **OPTIMIZER_CHOICES[args.optimizer])
+    run_dir = Path(args.out) if args.out else data_dir / "run"
+    config = RunConfig(model=args.model, data={"casme2": str(root)}, protocol="loso", recipe="quickstart",
+                       recipe_overrides=overrides, precision=args.precision, seed=args.seed,
+                       output_dir=str(run_dir), verbose=args.verbose, resume=False)
+    keep = KeepModel()
+    result = run(config, hooks=[keep], log=lambda s: None)
     print("[3/4] per-fold results (epoch = the epoch chosen on validation subjects, never on the test subject)")
     print(result.fold_table())
     print(f"      pooled UF1 = {result.pooled['uf1']:.3f}   pooled UAR = {result.pooled['uar']:.3f}   "
-          f"(chance ≈ {1 / len(class_names):.3f})")
-
+          f"(chance ≈ {1 / len(class_names):.3f})   report: {run_dir / 'report.md'}")
     if args.no_export:
         print("[4/4] export skipped (--no-export)")
     else:
-        last = result.folds[-1]
+        last = keep.result
         out = export_saved_model(
-            model, Path(args.export_dir) / args.model, class_names=class_names, normalization=last.normalization,
+            keep.model, Path(args.export_dir) / args.model, class_names=result.class_names,
+            normalization=last.normalization,
             metadata={"modality": kerasmer.model_info(args.model).modality, "trained_on": "synthetic",
                       "fold": last.name},
         )
@@ -86,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-class", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "sgd_nesterov"])
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "sgd_nesterov"],
+                   help="adam, sgd (momentum 0.9) or sgd_nesterov")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience on validation loss")
     p.add_argument("--precision", default="float32",
@@ -94,14 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export-dir", default="saved_models")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--out", help="run directory for the report (default: DATA_DIR/run)")
     p.add_argument("--verbose", type=int, default=0, help="Keras epoch progress (0, 1 or 2)")
     p.set_defaults(func=cmd_quickstart)
 
     p = sub.add_parser("models", help="list registered models")
     p.add_argument("pattern", nargs="?", default="*")
     p.set_defaults(func=cmd_models)
-
-    from kerasmer.cli.train import add_train_parser
 
     add_train_parser(sub)
     return parser

@@ -12,6 +12,12 @@ import argparse
 
 import yaml
 
+from kerasmer.evaluation.protocols import PROTOCOLS
+from kerasmer.evaluation.report import write_report
+from kerasmer.training import run
+from kerasmer.training.config import RunConfig, load_config
+from kerasmer.training.recipes import RECIPES
+
 
 def _key_value(text: str, flag: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
@@ -33,8 +39,10 @@ def add_train_parser(sub) -> None:
     p.add_argument("--subjects", type=int, help="synthetic set: subjects (default 8)")
     p.add_argument("--clips-per-class", type=int, help="synthetic set: clips per class and subject (default 4)")
     p.add_argument("--labels", help="label scheme, e.g. megc3 (default: the dataset's own emotions)")
-    p.add_argument("--protocol", help="loso (default), megc_composite, hde, kfold or split")
-    p.add_argument("--recipe", help="larnet, meranet, micro_attention, learnet (default) or shallow (kerasmer recipes)")
+    p.add_argument("--protocol", help="; ".join(f"{name}: {p.help}" for name, p in PROTOCOLS.items())
+                   + " (default loso)")
+    p.add_argument("--recipe", help=f"{', '.join(RECIPES)} (kerasmer recipes; default: the model's own recipe, "
+                                    "kerasmer models)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a recipe field, repeatable")
     p.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     p.add_argument("--iterations", type=int, help="shortcut for --set iterations=N (optimizer steps)")
@@ -70,8 +78,6 @@ def add_train_parser(sub) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~kerasmer.training.RunConfig` of ``kerasmer train``'s flags (over ``--config``)."""
-    from kerasmer.training.config import RunConfig, load_config
-
     fields: dict = {}
     for name in ("model", "labels", "protocol", "recipe", "precision", "seed", "output_dir", "val_fraction",
                  "n_splits", "test_fraction", "strategy", "init_from", "verbose"):
@@ -117,8 +123,6 @@ def config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args) -> int:
-    from kerasmer.training import run
-
     try:
         config = config_from_args(args)
     except ValueError as err:
@@ -136,8 +140,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from kerasmer.evaluation.report import write_report
-
     if len(args.run_dirs) > 1 and not args.out:
         raise SystemExit("kerasmer evaluate: merging several run directories needs --out DIR")
     out = args.out or args.run_dirs[0]
@@ -149,8 +151,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recipes(args) -> int:
-    from kerasmer.training.recipes import RECIPES
-
     for name, r in sorted(RECIPES.items()):
         length = f"{r.iterations} iterations" if r.iterations else f"{r.epochs} epochs"
         print(f"{name:16s} {r.optimizer:5s} lr {r.learning_rate:<7g} batch {r.batch_size:<3d} {length:16s} "

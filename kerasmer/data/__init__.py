@@ -7,26 +7,31 @@ Example:
     ...                   class_names=["negative", "positive", "surprise"], training=True)  # doctest: +SKIP
 """
 
-from kerasmer.data.dynamic_image import dynamic_image, rank_pooling_coefficients
-from kerasmer.data.fixes import apply_fixes, load_fixes
-from kerasmer.data.labels import composite, map_labels
+# Layout, in the order data flows: readers/ (annotations as distributed, their documented fixes, label
+# schemes) -> preprocess/ (face crop, apex, samplers, dynamic images, optical flow; arrays in, arrays out)
+# -> pipeline/ (row -> model input, augmentation, preprocessing cache, tf.data); synthetic/ writes a
+# CASME II-layout set for tests and tutorials.  Nothing here imports kerasmer.models: a model's pipeline
+# options reach make_dataset_for_model through a lookup the registry installs (pipeline/model_spec.py).
+from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
+from kerasmer.data.readers import list_datasets, read_dataset, register_reader
+from kerasmer.data.readers.fixes import apply_fixes, load_fixes
+from kerasmer.data.readers.labels import composite, map_labels
+from kerasmer.data.preprocess.apex import clip_span, resolve_apex, spot_apex
+from kerasmer.data.preprocess.dynamic_image import dynamic_image, rank_pooling_coefficients
+from kerasmer.data.preprocess.face import FaceCropper, NoFaceError
+from kerasmer.data.preprocess.flow import flow_input, optical_flow, optical_strain
+from kerasmer.data.preprocess.samplers import (
+    interpolate, sample_apex, sample_centered, sample_onset_apex, sample_uniform,
+)
 from kerasmer.data.pipeline import (
     INPUT_BUILDERS, build_input, clear_input_cache, fit_normalization, load_clip, make_dataset,
     make_dataset_for_model, make_input_builder, model_input_options, preprocess_cache, register_input_builder,
     sample_frame_numbers,
 )
-from kerasmer.data.augment import DEFAULT_AUGMENT, SHALLOW_AUGMENT
-from kerasmer.data.readers import list_datasets, read_dataset, register_reader
-from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
+from kerasmer.data.pipeline.augment import DEFAULT_AUGMENT, SHALLOW_AUGMENT, make_flow_augment
+from kerasmer.data.pipeline.cache import PreprocessCache
+from kerasmer.data.pipeline.inputs import flow_builder, make_flow_builder
 from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
-# face cropping, apex spotting, samplers, optical flow and the preprocessing cache
-from kerasmer.data.apex import clip_span, resolve_apex, spot_apex
-from kerasmer.data.cache import PreprocessCache
-from kerasmer.data.face import FaceCropper, NoFaceError
-from kerasmer.data.flow import (
-    flow_builder, flow_input, make_flow_augment, make_flow_builder, optical_flow, optical_strain,
-)
-from kerasmer.data.samplers import interpolate, sample_apex, sample_centered, sample_onset_apex, sample_uniform
 
 __all__ = [
     "AnnotationError", "COLUMNS", "EXPRESSION_AUS", "EXTRA_COLUMNS", "INPUT_BUILDERS", "build_input",

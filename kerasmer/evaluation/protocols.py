@@ -1,19 +1,32 @@
-"""Subject-independent evaluation protocols, built on scikit-learn's group splitters.
+"""Evaluation protocols: one table (:data:`PROTOCOLS`) from a protocol's name to its fold builder and rules.
 
-The honesty rule every protocol follows: a fold's test subjects never influence
-training, early stopping, learning-rate schedules or the choice of checkpoint.
-Validation data come only from the training subjects and are subject-disjoint
-from the subjects trained on.
+Every protocol follows the honesty rule: a fold's test subjects never
+influence training, early stopping, learning-rate schedules or the choice of
+checkpoint.  Validation data come only from the training subjects and are
+subject-disjoint from the subjects trained on.  Only ``"split"`` puts the same
+subjects in training and test, and its :class:`Protocol` entry says so
+(``subject_dependent``), which the report's first line repeats.
+
+The table is the one place a protocol is defined: the CLI's help, the run
+config's validation, fold making and the report all read it.  Adding a
+protocol means writing its fold builder and one :class:`Protocol` row.
+
+Example:
+    >>> folds = make_folds("kfold", df, n_splits=5, seed=0)  # doctest: +SKIP
+    >>> [f.name for f in folds]  # doctest: +SKIP
+    ['k1', 'k2', 'k3', 'k4', 'k5']
+    >>> get_protocol("split").subject_dependent
+    True
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut
-
+from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold, train_test_split
 
 @dataclasses.dataclass(frozen=True)
 class Fold:
@@ -83,3 +96,219 @@ def loso_folds(df: pd.DataFrame, *, subject_column: str = "subject", val_fractio
         tr, va = split_validation(train, groups, fraction=val_fraction, seed=seed + i)
         folds.append(Fold(name=str(groups[test][0]), train=tr, val=va, test=test))
     return folds
+
+
+GROUP_COLUMN = "fold_group"
+
+
+def add_group_column(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``fold_group``: the subject, prefixed by the dataset when there are several datasets.
+
+    Subject ids repeat across datasets ("01" in CASME II and SMIC are different
+    people), so when one id occurs in several datasets the group is
+    ``dataset/subject`` (``composite`` already prefixes subjects, ``casme2_01``).
+    """
+    for col in ("subject",):
+        if col not in df.columns:
+            raise ValueError(f"add_group_column: the annotation table has no {col!r} column")
+    out = df.copy()
+    subject = out["subject"].astype(str)
+    shared = "dataset" in out.columns and (out.groupby(subject)["dataset"].nunique() > 1).any()
+    if shared:
+        out[GROUP_COLUMN] = out["dataset"].astype(str) + "/" + subject
+    else:
+        out[GROUP_COLUMN] = subject
+    return out
+
+
+def kfold_folds(df: pd.DataFrame, *, label_column: str = "emotion", n_splits: int = 5, val_fraction: float = 0.15,
+                seed: int = 0) -> list[Fold]:
+    """Subject-independent stratified group k-fold (scikit-learn ``StratifiedGroupKFold``).
+
+    Args:
+        df: annotation table with ``fold_group`` (see :func:`add_group_column`).
+        label_column: column stratified on.
+        n_splits: number of folds (at most the number of subjects).
+        val_fraction: share of each fold's training subjects used for validation.
+        seed: shuffling seed.
+
+    Returns:
+        ``n_splits`` folds named ``k1`` ... ``kN``.
+    """
+    groups = df[GROUP_COLUMN].astype(str).to_numpy()
+    n_groups = len(np.unique(groups))
+    if n_splits > n_groups:
+        raise ValueError(f"kfold_folds: n_splits={n_splits} exceeds the {n_groups} subjects")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    positions = np.arange(len(df))
+    folds = []
+    for i, (train, test) in enumerate(splitter.split(positions, df[label_column].astype(str), groups=groups)):
+        tr, va = split_validation(train, groups, fraction=val_fraction, seed=seed + i)
+        folds.append(Fold(name=f"k{i + 1}", train=tr, val=va, test=np.sort(test)))
+    return folds
+
+
+def split_folds(df: pd.DataFrame, *, label_column: str = "emotion", test_fraction: float = 0.2,
+                val_fraction: float = 0.15, seed: int = 0) -> list[Fold]:
+    """One random, stratified, **subject-dependent** train/test split of the clips.
+
+    The same subjects appear in training and test, which inflates scores; the
+    report's first line says so.  Validation is still honest: whole subjects
+    taken from the training clips, never test clips.
+
+    Returns:
+        A single fold named ``split``.
+    """
+    positions = np.arange(len(df))
+    labels = df[label_column].astype(str).to_numpy()
+    counts = pd.Series(labels).value_counts()
+    stratify = labels if counts.min() >= 2 else None
+    train, test = train_test_split(positions, test_size=test_fraction, random_state=seed, stratify=stratify)
+    groups = df[GROUP_COLUMN].astype(str).to_numpy()
+    tr, va = split_validation(np.sort(train), groups, fraction=val_fraction, seed=seed)
+    return [Fold(name="split", train=tr, val=va, test=np.sort(test))]
+
+
+def hde_folds(df: pd.DataFrame, *, val_fraction: float = 0.15, seed: int = 0) -> list[Fold]:
+    """Holdout-database evaluation: train on one dataset, test on the other, both directions.
+
+    Args:
+        df: a two-dataset table (``dataset`` column) with a shared label scheme.
+        val_fraction: share of the training dataset's subjects used for validation.
+        seed: seed of the validation split.
+
+    Returns:
+        Two folds named ``A->B`` and ``B->A`` (datasets in sorted order).
+    """
+    if "dataset" not in df.columns:
+        raise ValueError("hde_folds: the annotation table has no 'dataset' column")
+    names = sorted(df["dataset"].astype(str).unique())
+    if len(names) != 2:
+        raise ValueError(f"hde_folds: holdout-database evaluation needs exactly two datasets, got {names}")
+    groups = df[GROUP_COLUMN].astype(str).to_numpy()
+    ds = df["dataset"].astype(str).to_numpy()
+    folds = []
+    for i, (a, b) in enumerate([(names[0], names[1]), (names[1], names[0])]):
+        train = np.flatnonzero(ds == a)
+        tr, va = split_validation(train, groups, fraction=val_fraction, seed=seed + i)
+        folds.append(Fold(name=f"{a}->{b}", train=tr, val=va, test=np.flatnonzero(ds == b)))
+    return folds
+
+
+def _loso(df, *, val_fraction, seed, **_):
+    return loso_folds(df, subject_column=GROUP_COLUMN, val_fraction=val_fraction, seed=seed)
+
+
+def _kfold(df, *, label_column, n_splits, val_fraction, seed, **_):
+    return kfold_folds(df, label_column=label_column, n_splits=n_splits, val_fraction=val_fraction, seed=seed)
+
+
+def _split(df, *, label_column, test_fraction, val_fraction, seed, **_):
+    return split_folds(df, label_column=label_column, test_fraction=test_fraction, val_fraction=val_fraction,
+                       seed=seed)
+
+
+def _hde(df, *, val_fraction, seed, **_):
+    return hde_folds(df, val_fraction=val_fraction, seed=seed)
+
+
+MEGC_DATASETS = ("casme2", "samm", "smic")
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol.
+
+    Attributes:
+        name: the name runs and the CLI use.
+        folds: ``fn(df, *, label_column, val_fraction, n_splits, test_fraction, seed) -> [Fold]``.
+        help: one line for ``kerasmer train --help`` and the docs.
+        subject_dependent: the same subjects appear in training and test (scores are inflated).
+        n_datasets: how many datasets the run must name (None: any number).
+        datasets: the dataset names allowed (None: any).
+        default_labels: the label scheme used when the run names none.
+    """
+
+    name: str
+    folds: Callable[..., list]
+    help: str
+    subject_dependent: bool = False
+    n_datasets: int | None = None
+    datasets: tuple | None = None
+    default_labels: str | None = None
+
+    def check_datasets(self, names: Sequence[str]) -> None:
+        """Raise ValueError naming the protocol when ``names`` break its dataset rules."""
+        names = list(names)
+        if self.n_datasets is not None and len(names) != self.n_datasets:
+            count = {1: "one", 2: "two", 3: "three"}.get(self.n_datasets, self.n_datasets)
+            raise ValueError(f"config: protocol {self.name!r} needs exactly {count} datasets in data, got {names}")
+        if self.datasets is not None:
+            extra = sorted(set(names) - set(self.datasets))
+            if extra:
+                raise ValueError(f"config: protocol {self.name!r} takes {self.datasets}; not {extra}")
+
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    Protocol("loso", _loso, "leave-one-subject-out (subjects prefixed by dataset when several are read)"),
+    Protocol("megc_composite", _loso, "MEGC 2019 composite: LOSO over CASME II + SAMM + SMIC, 3 classes (megc3)",
+             datasets=MEGC_DATASETS, default_labels="megc3"),
+    Protocol("hde", _hde, "holdout-database: train on one dataset, test on the other, both directions",
+             n_datasets=2),
+    Protocol("kfold", _kfold, "subject-independent stratified group k-fold (n_splits)"),
+    Protocol("split", _split, "one random clip split, SUBJECT-DEPENDENT (the report says so)",
+             subject_dependent=True),
+)}
+
+
+def list_protocols() -> list[str]:
+    """Names of the protocols, in the table's order."""
+    return list(PROTOCOLS)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The :class:`Protocol` called ``name``; ValueError naming the choices otherwise."""
+    try:
+        return PROTOCOLS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}") from None
+
+
+def make_folds(protocol: str, df: pd.DataFrame, *, label_column: str = "emotion", val_fraction: float = 0.15,
+               n_splits: int = 5, test_fraction: float = 0.2, seed: int = 0) -> list[Fold]:
+    """Folds of ``protocol`` over ``df`` (``fold_group`` is added when missing).
+
+    Args:
+        protocol: a name of :data:`PROTOCOLS`.
+        df: annotation table.
+        label_column: label column (k-fold and split stratify on it).
+        val_fraction, n_splits, test_fraction, seed: protocol settings; each
+            protocol uses the ones it needs.
+
+    Returns:
+        A list of :class:`Fold`.
+
+    Raises:
+        ValueError: an unknown protocol.
+    """
+    entry = get_protocol(protocol)
+    if GROUP_COLUMN not in df.columns:
+        df = add_group_column(df)
+    return entry.folds(df, label_column=label_column, val_fraction=val_fraction, n_splits=n_splits,
+                       test_fraction=test_fraction, seed=seed)
+
+
+def check_fold_classes(df: pd.DataFrame, folds, *, label_column: str, class_names) -> None:
+    """Raise if a class has no training clip in some fold (the label scheme left it empty).
+
+    A class missing from a fold's *test* subjects is normal in LOSO and is
+    handled by the metrics; a class the model never sees in training is not.
+    """
+    labels = df[label_column].astype(str).to_numpy()
+    for fold in folds:
+        present = set(labels[fold.train])
+        missing = [c for c in class_names if c not in present]
+        if missing:
+            raise ValueError(
+                f"fold {fold.name!r}: class(es) {missing} have no training clip (label column {label_column!r}); "
+                "the label scheme leaves them empty here. Merge or drop those classes, or choose another scheme.")

@@ -22,9 +22,10 @@ import json
 import os
 from pathlib import Path
 
-from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
 from kerasmer.core.atomic import atomic_save_figure, atomic_write_text
-from kerasmer.training.results import predictions_frame, read_fold_results
+from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
+from kerasmer.evaluation.results import predictions_frame, read_fold_results
+from kerasmer.viz.plots import plot_confusion_matrix, plot_training_curves
 
 _SAME = ("class_names", "protocol", "label_column", "model", "labels")
 
@@ -189,8 +190,6 @@ def write_report(run_dir, sources=None) -> str:
     Returns:
         The Markdown report.
     """
-    from kerasmer.viz.plots import plot_confusion_matrix, plot_training_curves
-
     run_dir = Path(run_dir)
     merged = load_runs(sources or [run_dir])
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -61,30 +61,48 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         PosixPath('saved_models/learnet/1')
     """
     base = Path(base_path)
-    if version is None:
-        version = next_version(base)
+    version = next_version(base) if version is None else version
+    class_names = _check_export(model, version, class_names)
+    target = base / str(version)
+    if target.exists() and not overwrite:
+        raise ValueError(f"export_saved_model: {target} already exists (pass overwrite=True or another version)")
+    base.mkdir(parents=True, exist_ok=True)
+    archive, spec = _serving_archive(model, normalization)
+    with atomic_directory(target) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        meta = {"model": model.name, "input_name": spec.name, "input_shape": list(spec.shape.as_list()[1:]),
+                "num_classes": int(model.outputs[0].shape[-1]), "keras_version": keras.__version__,
+                "tf_version": tf.__version__}
+        if normalization is not None:
+            meta["normalization"] = {"mean": np.asarray(normalization[0]).tolist(),
+                                     "std": np.asarray(normalization[1]).tolist(), "applied_in_graph": True}
+        _write_extras(tmp / "assets.extra", {**meta, **(metadata or {})}, class_names)
+    return target
+
+
+def _check_export(model: keras.Model, version, class_names) -> list[str] | None:
+    """Validate the version, the model's inputs and the class names; return the names as strings."""
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise ValueError(f"export_saved_model: version must be a non-negative int, got {version!r}")
     if len(model.inputs) != 1:
         raise ValueError(f"export_saved_model: expected a single-input model, {model.name} has {len(model.inputs)}")
     num_outputs = model.outputs[0].shape[-1]
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        if len(class_names) != num_outputs:
-            raise ValueError(f"export_saved_model: {len(class_names)} class_names given but {model.name} "
-                             f"outputs {num_outputs} classes")
-    target = base / str(version)
-    if target.exists() and not overwrite:
-        raise ValueError(f"export_saved_model: {target} already exists (pass overwrite=True or another version)")
-    base.mkdir(parents=True, exist_ok=True)
+    if class_names is None:
+        return None
+    class_names = [str(c) for c in class_names]
+    if len(class_names) != num_outputs:
+        raise ValueError(f"export_saved_model: {len(class_names)} class_names given but {model.name} "
+                         f"outputs {num_outputs} classes")
+    return class_names
 
+
+def _serving_archive(model: keras.Model, normalization):
+    """An ``ExportArchive`` whose ``serve`` endpoint normalises in-graph; returns ``(archive, input spec)``."""
     inp = model.inputs[0]
     input_name = inp.name.split(":")[0] if getattr(inp, "name", None) else "inputs"
     spec = tf.TensorSpec((None,) + tuple(inp.shape[1:]), tf.float32, name=input_name)
-
     archive = keras.export.ExportArchive()
     archive.track(model)
-
     if normalization is not None:
         mean = tf.constant(np.asarray(normalization[0], dtype="float32"))
         std = tf.constant(np.asarray(normalization[1], dtype="float32"))
@@ -97,22 +115,16 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         return {"probabilities": tf.cast(model(x, training=False), tf.float32)}
 
     archive.add_endpoint("serve", serve, input_signature=[spec])
+    return archive, spec
 
-    with atomic_directory(target) as tmp:
-        archive.write_out(str(tmp), verbose=False)
-        extra = tmp / "assets.extra"
-        extra.mkdir(exist_ok=True)
-        meta = {"model": model.name, "input_name": input_name, "input_shape": list(spec.shape.as_list()[1:]),
-                "num_classes": int(num_outputs), "keras_version": keras.__version__, "tf_version": tf.__version__}
-        if normalization is not None:
-            meta["normalization"] = {"mean": np.asarray(normalization[0]).tolist(),
-                                     "std": np.asarray(normalization[1]).tolist(), "applied_in_graph": True}
-        meta.update(metadata or {})
-        if class_names is not None:
-            (extra / CLASS_NAMES_FILE).write_text(json.dumps(class_names, indent=2))
-            meta["class_names"] = class_names
-        (extra / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    return target
+
+def _write_extras(extra: Path, meta: dict, class_names) -> None:
+    """``assets.extra/``: the class names and kerasmer's metadata beside the SavedModel."""
+    extra.mkdir(exist_ok=True)
+    if class_names is not None:
+        (extra / CLASS_NAMES_FILE).write_text(json.dumps(class_names, indent=2))
+        meta["class_names"] = class_names
+    (extra / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
 
 
 def load_class_names(version_dir: str | os.PathLike) -> list[str] | None:

@@ -3,7 +3,7 @@
 from kerasmer.layers.normalization import LocalResponseNormalization
 from kerasmer.layers.attention import AttentionActivation, BilinearResize
 from kerasmer.layers.attention3d import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
-from kerasmer.layers.precision import conv3d, needs_float32_conv3d
+from kerasmer.core.precision import conv3d, needs_float32_conv3d
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)

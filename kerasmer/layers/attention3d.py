@@ -4,7 +4,7 @@ The two attentions of MERANet's residual attention block (Gajjala et al.,
 "MERANet: Facial Micro-Expression Recognition using 3D Residual Attention
 Network", ICVGIP 2021, §3.1–3.2), built from ordinary Keras layers so that
 every Conv3D is a top-level layer of the functional model, created through
-:func:`kerasmer.layers.conv3d` (the bfloat16 guard), and visible by name to
+:func:`kerasmer.core.precision.conv3d` (the bfloat16 guard), and visible by name to
 saliency tools.  Only the two weight-free reductions that Keras lacks are
 custom layers here.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasmer.layers.precision import conv3d
+from kerasmer.core.precision import conv3d
 
 CHANNEL_ATTENTION_KINDS = ("conv", "mlp")
 
@@ -79,7 +79,7 @@ class ReduceSum(keras.layers.Layer):
         return config
 
 
-def channel_attention_3d(x, *, reduction=16, shared="conv", name="ca"):
+def channel_attention_3d(x, *, policy, reduction=16, shared="conv", name="ca"):
     """Channel attention of eq. (6)–(9): rescale each channel by a learnt weight.
 
     Global average- and max-pooled descriptors (each ``C×1×1×1``) go through
@@ -90,6 +90,8 @@ def channel_attention_3d(x, *, reduction=16, shared="conv", name="ca"):
 
     Args:
         x: feature volume ``(batch, T, H, W, C)``.
+        policy: the model's dtype policy (a ``keras.DTypePolicy`` or a name),
+            passed to the convs (:func:`conv3d`, the bf16 guard).
         reduction: the channel reduction ratio ``r`` (paper: 16).
         shared: ``"conv"`` for the shared 1×1×1 convolutions (CN-SCNN, the
             paper's choice) or ``"mlp"`` for a shared two-layer perceptron
@@ -102,7 +104,7 @@ def channel_attention_3d(x, *, reduction=16, shared="conv", name="ca"):
         The re-calibrated volume, same shape as ``x``.
 
     Example:
-        >>> y = channel_attention_3d(x, reduction=16, name="stage1_block1_ca")  # doctest: +SKIP
+        >>> y = channel_attention_3d(x, policy=policy, reduction=16, name="stage1_block1_ca")  # doctest: +SKIP
     """
     if shared not in CHANNEL_ATTENTION_KINDS:
         raise ValueError(f"channel_attention must be one of {CHANNEL_ATTENTION_KINDS}, got {shared!r}")
@@ -116,8 +118,8 @@ def channel_attention_3d(x, *, reduction=16, shared="conv", name="ca"):
     d = keras.layers.Concatenate(axis=1, name=f"{name}_descriptors")([avg, mx])
     init = dict(kernel_initializer="glorot_uniform", bias_initializer="zeros")
     if shared == "conv":
-        d = conv3d(d, hidden, 1, padding="valid", activation="relu", name=f"{name}_reduce", **init)
-        d = conv3d(d, channels, 1, padding="valid", name=f"{name}_expand", **init)
+        d = conv3d(d, hidden, 1, policy=policy, padding="valid", activation="relu", name=f"{name}_reduce", **init)
+        d = conv3d(d, channels, 1, policy=policy, padding="valid", name=f"{name}_expand", **init)
     else:
         d = keras.layers.Dense(hidden, activation="relu", name=f"{name}_fc1", **init)(d)
         d = keras.layers.Dense(channels, name=f"{name}_fc2", **init)(d)
@@ -126,7 +128,7 @@ def channel_attention_3d(x, *, reduction=16, shared="conv", name="ca"):
     return keras.layers.Multiply(name=f"{name}_scale")([x, a])
 
 
-def spatiotemporal_attention_3d(x, *, kernel_size=5, name="st"):
+def spatiotemporal_attention_3d(x, *, policy, kernel_size=5, name="st"):
     """Spatio-temporal attention of eq. (1)–(5): rescale every (t, h, w) location.
 
     The channel mean and max are concatenated (``2×T×H×W``), convolved by one
@@ -135,6 +137,8 @@ def spatiotemporal_attention_3d(x, *, kernel_size=5, name="st"):
 
     Args:
         x: feature volume ``(batch, T, H, W, C)``.
+        policy: the model's dtype policy (a ``keras.DTypePolicy`` or a name),
+            passed to the conv (:func:`conv3d`, the bf16 guard).
         kernel_size: the attention conv's kernel, an int or a (t, h, w) tuple
             (paper: 5; §5.3 compares 3, 5 and 7).
         name: prefix for the layer names; the attention map is the output of
@@ -144,11 +148,11 @@ def spatiotemporal_attention_3d(x, *, kernel_size=5, name="st"):
         The re-calibrated volume, same shape as ``x``.
 
     Example:
-        >>> y = spatiotemporal_attention_3d(x, kernel_size=5, name="stage1_block1_st")  # doctest: +SKIP
+        >>> y = spatiotemporal_attention_3d(x, policy=policy, kernel_size=5, name="stage1_block1_st")  # doctest: +SKIP
     """
     d = ChannelPool(name=f"{name}_pool")(x)
     a = conv3d(
-        d, 1, kernel_size, padding="same", activation="sigmoid", name=f"{name}_conv",
+        d, 1, kernel_size, policy=policy, padding="same", activation="sigmoid", name=f"{name}_conv",
         kernel_initializer="glorot_uniform", bias_initializer="zeros",
     )
     return keras.layers.Multiply(name=f"{name}_scale")([x, a])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasmer.core.precision import current_policy
 from kerasmer.layers import LocalResponseNormalization
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
@@ -63,6 +64,7 @@ def lateral_accretive_block(x, name="lateral"):
     params_rtol=0.0,
     test_input_shape=(32, 32, 3),
     description="Lateral accretive hybrid network on a dynamic image (1.87M params)",
+    recipe="learnet",
 )
 def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256):
     """Build LEARNet.
@@ -79,6 +81,7 @@ def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256):
     Example:
         >>> model = kerasmer.build_model("learnet", num_classes=3)  # doctest: +SKIP
     """
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="dynamic_image")
     x = _conv(inputs, 16, 3, "conv1")
     x = lateral_accretive_block(x, name="lateral")
@@ -86,5 +89,5 @@ def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256):
     x = _conv(x, 256, 3, "conv5")
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(fc_units, activation="relu", name="fc")(x)
-    outputs = classifier(x, num_classes, dropout=dropout)
+    outputs = classifier(x, num_classes, policy=policy, dropout=dropout)
     return keras.Model(inputs, outputs, name="learnet")

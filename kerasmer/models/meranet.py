@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import keras
 
-from kerasmer.layers import conv3d
+from kerasmer.core.precision import conv3d, current_policy
 from kerasmer.layers.attention3d import (
     CHANNEL_ATTENTION_KINDS,
     channel_attention_3d,
@@ -44,7 +44,7 @@ BN_KW = dict(momentum=0.9, epsilon=1e-5)
 INIT_KW = dict(kernel_initializer="glorot_uniform", bias_initializer="zeros")
 
 
-def _conv_bn(x, filters, kernel, *, strides=1, name):
+def _conv_bn(x, filters, kernel, *, policy, strides=1, name):
     """Conv3D (no bias: BN follows) + BN, padded symmetrically as in PyTorch.
 
     A strided conv is padded explicitly by ``kernel // 2`` on both sides and run
@@ -59,12 +59,12 @@ def _conv_bn(x, filters, kernel, *, strides=1, name):
     if any(s != 1 for s in strides):
         x = keras.layers.ZeroPadding3D(tuple(k // 2 for k in kernel), name=f"{name}_pad")(x)
         padding = "valid"
-    x = conv3d(x, filters, kernel, strides=strides, padding=padding, use_bias=False,
+    x = conv3d(x, filters, kernel, policy=policy, strides=strides, padding=padding, use_bias=False,
                kernel_initializer=INIT_KW["kernel_initializer"], name=f"{name}_conv")
     return keras.layers.BatchNormalization(axis=-1, name=f"{name}_bn", **BN_KW)(x)
 
 
-def basic_block_3d(x, filters, *, strides=1, attention=None, name):
+def basic_block_3d(x, filters, *, policy, strides=1, attention=None, name):
     """A 3D basic residual block, optionally a residual attention (RA) block.
 
     ``conv 3×3×3, BN, ReLU, conv 3×3×3, BN`` [``, channel attention,
@@ -75,6 +75,8 @@ def basic_block_3d(x, filters, *, strides=1, attention=None, name):
     Args:
         x: input volume ``(batch, T, H, W, C)``.
         filters: output channels.
+        policy: the model's dtype policy (a ``keras.DTypePolicy`` or a name),
+            passed to every Conv3D (the bf16 guard) and attention module.
         strides: stride of the first conv and of the shortcut (1 or 2).
         attention: None for a plain block, or a dict with ``reduction``,
             ``channel_attention`` (``"conv"``/``"mlp"``) and ``st_kernel_size``.
@@ -86,18 +88,18 @@ def basic_block_3d(x, filters, *, strides=1, attention=None, name):
     """
     shortcut = x
     if strides != 1 or int(x.shape[-1]) != filters:
-        shortcut = conv3d(x, filters, 1, strides=strides, padding="valid", use_bias=False,
+        shortcut = conv3d(x, filters, 1, policy=policy, strides=strides, padding="valid", use_bias=False,
                           kernel_initializer=INIT_KW["kernel_initializer"], name=f"{name}_shortcut_conv")
         shortcut = keras.layers.BatchNormalization(axis=-1, name=f"{name}_shortcut_bn", **BN_KW)(shortcut)
 
-    y = _conv_bn(x, filters, 3, strides=strides, name=f"{name}_1")
+    y = _conv_bn(x, filters, 3, policy=policy, strides=strides, name=f"{name}_1")
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
-    y = _conv_bn(y, filters, 3, name=f"{name}_2")
+    y = _conv_bn(y, filters, 3, policy=policy, name=f"{name}_2")
     if attention is not None:
         # Eq. (10)-(11): channel attention first, then spatio-temporal attention.
-        y = channel_attention_3d(y, reduction=attention["reduction"], shared=attention["channel_attention"],
-                                 name=f"{name}_ca")
-        y = spatiotemporal_attention_3d(y, kernel_size=attention["st_kernel_size"], name=f"{name}_st")
+        y = channel_attention_3d(y, policy=policy, reduction=attention["reduction"],
+                                 shared=attention["channel_attention"], name=f"{name}_ca")
+        y = spatiotemporal_attention_3d(y, policy=policy, kernel_size=attention["st_kernel_size"], name=f"{name}_st")
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
@@ -144,18 +146,20 @@ def resnet3d(*, depth, num_classes, input_shape, attention=None, dropout=0.0, na
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
 
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="clip")
     x = keras.layers.ZeroPadding3D(tuple(k // 2 for k in STEM_KERNEL), name="stem_pad")(inputs)
-    x = conv3d(x, STAGE_FILTERS[0], STEM_KERNEL, strides=STEM_STRIDES, padding="valid", use_bias=False,
+    x = conv3d(x, STAGE_FILTERS[0], STEM_KERNEL, policy=policy, strides=STEM_STRIDES, padding="valid", use_bias=False,
                kernel_initializer=INIT_KW["kernel_initializer"], name="stem_conv")
     x = keras.layers.BatchNormalization(axis=-1, name="stem_bn", **BN_KW)(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     for stage, (blocks, filters) in enumerate(zip(RESNET3D_SPECS[depth], STAGE_FILTERS), start=1):
         for block in range(1, blocks + 1):
             strides = 2 if stage > 1 and block == 1 else 1
-            x = basic_block_3d(x, filters, strides=strides, attention=attention, name=f"stage{stage}_block{block}")
+            x = basic_block_3d(x, filters, policy=policy, strides=strides, attention=attention,
+                               name=f"stage{stage}_block{block}")
     x = keras.layers.GlobalAveragePooling3D(name="avg_pool")(x)
-    outputs = classifier(x, num_classes, dropout=float(dropout))
+    outputs = classifier(x, num_classes, policy=policy, dropout=float(dropout))
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -173,6 +177,10 @@ def resnet3d(*, depth, num_classes, input_shape, attention=None, dropout=0.0, na
     params_rtol=0.01,
     test_input_shape=(16, 32, 32, 3),
     description="3D ResNet-18 on 16-frame clips, MERANet's baseline (33.2M params)",
+    # MERANet §4.2 "Pre-Processing": "A 16-frame clip is generated around the selected apex frame"
+    # (edge frames replicated when the video is shorter); the baseline is fed as MERANet is.
+    sampler="centered",
+    recipe="meranet",
 )
 def resnet3d18(*, num_classes, input_shape, dropout=0.0):
     """Build the 3D ResNet-18 baseline of MERANet (Table 2 without attention).
@@ -205,6 +213,10 @@ def resnet3d18(*, num_classes, input_shape, dropout=0.0):
     # 91,088, 0.27%), so the count is not asserted here (docs/architectures.md).
     test_input_shape=(16, 32, 32, 3),
     description="MERANet-18: 3D ResNet-18 with channel + spatio-temporal attention per block",
+    # §4.2 "Pre-Processing": "A 16-frame clip is generated around the selected apex frame", edge
+    # frames replicated when the video is shorter: consecutive frames centred on the apex.
+    sampler="centered",
+    recipe="meranet",
 )
 def meranet18(*, num_classes, input_shape, channel_attention="conv", reduction=16, st_kernel_size=5, dropout=0.0):
     """Build MERANet-18: 3D ResNet-18 whose every block is a residual attention block.

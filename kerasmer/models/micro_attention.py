@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import keras
 
+from kerasmer.core.precision import current_policy
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
-from kerasmer.models.transfer import TransferReport, _as_model, load_weights_by_name
+from kerasmer.models.transfer import TransferReport, as_model, load_weights_by_name
 
 # The five regrouped emotions of CASME II / SAMM used in the paper (§4.1).
 MICRO_ATTENTION_CLASSES = ("happiness", "surprise", "anger", "disgust", "sadness")
@@ -107,6 +108,7 @@ def _check_stages(stage_blocks, stage_widths):
     test_input_shape=(64, 64, 3),
     class_names=MICRO_ATTENTION_CLASSES,
     description="10-block ResNet with micro-attention units on the apex frame (5.9M params)",
+    recipe="micro_attention",
 )
 def micro_attention_resnet(*, num_classes, input_shape, micro_attention=True,
                            stage_blocks=DEFAULT_STAGE_BLOCKS, stage_widths=DEFAULT_STAGE_WIDTHS,
@@ -144,6 +146,7 @@ def micro_attention_resnet(*, num_classes, input_shape, micro_attention=True,
     if len(tuple(input_shape)) != 3:
         raise ValueError(f"micro_attention_resnet: input_shape must be (H, W, C), got {tuple(input_shape)}")
     blocks, widths = _check_stages(stage_blocks, stage_widths)
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="apex_frame")
     x = _conv_bn(inputs, widths[0], 7, 2, "stem", relu=True)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
@@ -153,7 +156,7 @@ def micro_attention_resnet(*, num_classes, input_shape, micro_attention=True,
             x = residual_attention_block(x, width, strides, micro_attention=micro_attention,
                                          attention_initializer=attention_initializer, name=f"stage{s}_block{b}")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = classifier(x, num_classes, dropout=dropout)
+    outputs = classifier(x, num_classes, policy=policy, dropout=dropout)
     name = "micro_attention_resnet" if micro_attention else "micro_attention_resnet_baseline"
     return keras.Model(inputs, outputs, name=name)
 
@@ -193,7 +196,7 @@ def init_from_baseline(model: keras.Model, baseline, *, head: str = "predictions
         >>> model = kerasmer.build_model("micro_attention_resnet", num_classes=3)          # doctest: +SKIP
         >>> print(init_from_baseline(model, base).summary())                               # doctest: +SKIP
     """
-    source = _as_model(baseline)
+    source = as_model(baseline)
     attention = [n for n in _weight_shapes(model) if is_attention_layer(n)]
     if not attention:
         raise ValueError(f"init_from_baseline: model {model.name!r} has no micro-attention layers "

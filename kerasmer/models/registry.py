@@ -3,7 +3,12 @@
 Every architecture registers a builder function with :func:`register_model`.
 The registry stores what a user (and the shared test-suite) needs to know about
 the model without building it: default input shape, input modality, default
-number of classes, the paper and the paper's parameter count.
+number of classes, the paper and the paper's parameter count, and the model's
+whole spec in the manner of timm's ``default_cfg``: how the data pipeline feeds
+it (clip sampler, augmentation; :meth:`ModelInfo.input_options`) and its
+paper's training recipe.  The data layer imports no model: importing this
+module installs :meth:`ModelInfo.input_options` as its lookup, so
+``kerasmer.data.make_dataset_for_model(df, name)`` works with a registry name.
 
 Example:
     >>> import kerasmer
@@ -14,11 +19,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
 import inspect
 from typing import Any, Callable, Mapping
+
+from kerasmer.core.precision import precision_scope
+from kerasmer.data.pipeline.model_spec import set_model_spec_lookup
 
 MODALITIES = ("frame", "clip", "dynamic_image", "flow")
 
@@ -48,6 +57,14 @@ class ModelInfo:
             forward and backward passes (full-size models are only built).
         class_names: default class names, if the paper fixes them.
         description: one line for ``list_models`` listings.
+        sampler: clip models: the temporal sampler the paper's clips are made
+            with (``"uniform"``: onset→apex→offset; ``"centered"``: consecutive
+            frames around the apex; see ``kerasmer.data.make_input_builder``);
+            ``None`` for other modalities.
+        augment: training augmentation: ``None`` = the pipeline default
+            (``kerasmer.data.DEFAULT_AUGMENT``), or a dict of settings.
+        recipe: name of the paper's training recipe
+            (``kerasmer.training.recipes.RECIPES``), the default of ``kerasmer train``.
     """
 
     name: str
@@ -62,6 +79,31 @@ class ModelInfo:
     test_input_shape: tuple | None = None
     class_names: tuple | None = None
     description: str = ""
+    sampler: str | None = None
+    augment: Mapping[str, Any] | None = None
+    recipe: str | None = None
+
+    def input_options(self, input_shape: tuple | None = None) -> dict:
+        """The keyword options the data pipeline needs to feed this model (``kerasmer.data.make_dataset``).
+
+        Args:
+            input_shape: overrides the default input shape.
+
+        Returns:
+            ``{"modality", "input_shape"}``, plus ``"sampler"`` for clip models
+            and ``"augment"`` when the model has its own augmentation.
+
+        Example:
+            >>> kerasmer.model_info("learnet").input_options()  # doctest: +SKIP
+            {'modality': 'dynamic_image', 'input_shape': (112, 112, 3)}
+        """
+        shape = self.input_shape if input_shape is None else input_shape
+        options: dict[str, Any] = {"modality": self.modality, "input_shape": tuple(int(v) for v in shape)}
+        if self.modality == "clip":
+            options["sampler"] = self.sampler
+        if self.augment is not None:
+            options["augment"] = dict(self.augment)
+        return options
 
     @property
     def overrides(self) -> tuple:
@@ -86,12 +128,17 @@ def register_model(
     test_input_shape: tuple | None = None,
     class_names: tuple | None = None,
     description: str = "",
+    sampler: str | None = None,
+    augment: Mapping[str, Any] | None = None,
+    recipe: str | None = None,
 ) -> Callable:
     """Decorator that registers a model builder under ``name``.
 
     The builder must accept ``num_classes`` and ``input_shape`` as keyword
     arguments; every other keyword argument it declares becomes an override
-    that :func:`build_model` accepts.
+    that :func:`build_model` accepts.  ``sampler`` (clip models; default
+    ``"uniform"``), ``augment`` and ``recipe`` are the paper's data and training
+    settings (see :class:`ModelInfo`).
 
     Example:
         >>> @register_model("tiny", input_shape=(32, 32, 3), modality="frame",
@@ -101,6 +148,12 @@ def register_model(
     """
     if modality not in MODALITIES:
         raise ValueError(f"register_model({name!r}): modality must be one of {MODALITIES}, got {modality!r}")
+    if modality == "clip":
+        sampler = sampler or "uniform"
+    elif sampler is not None:
+        raise ValueError(f"register_model({name!r}): sampler applies to clip models only, not {modality!r}")
+    if augment is not None and not isinstance(augment, Mapping):
+        raise TypeError(f"register_model({name!r}): augment must be None or a dict, got {type(augment).__name__}")
 
     def decorator(fn: Callable) -> Callable:
         if name in _REGISTRY:
@@ -122,6 +175,9 @@ def register_model(
             test_input_shape=tuple(test_input_shape) if test_input_shape else None,
             class_names=tuple(class_names) if class_names else None,
             description=description,
+            sampler=sampler,
+            augment=dict(augment) if augment is not None else None,
+            recipe=recipe,
         )
         return fn
 
@@ -154,24 +210,30 @@ def model_info(name: str) -> ModelInfo:
     return _lookup(name)
 
 
-def build_model(name: str, *, num_classes: int | None = None, input_shape: tuple | None = None, **overrides):
+def build_model(name: str, *, num_classes: int | None = None, input_shape: tuple | None = None,
+                precision: str | None = None, **overrides):
     """Build a registered model as a Keras functional model.
 
     Args:
         name: registry name (see :func:`list_models`).
         num_classes: number of output classes; defaults to the registry's.
         input_shape: input shape without batch axis; defaults to the registry's.
+        precision: build under this precision (``"auto"``, ``"float32"``,
+            ``"mixed_float16"``, ``"mixed_bfloat16"`` or an alias, see
+            :func:`kerasmer.core.precision.validate_precision`) without changing
+            Keras' global dtype policy; None builds under the global policy.
         **overrides: builder-specific options (see ``model_info(name).overrides``).
 
     Returns:
         A ``keras.Model``.
 
     Raises:
-        ValueError: unknown model name (the message names the closest ones).
+        ValueError: unknown model name (the message names the closest ones), or a bad ``precision``.
         TypeError: an override the builder does not accept (named in the message).
 
     Example:
         >>> model = kerasmer.build_model("learnet", num_classes=3)  # doctest: +SKIP
+        >>> bf16 = kerasmer.build_model("learnet", precision="mixed_bfloat16")  # doctest: +SKIP
     """
     info = _lookup(name)
     unknown = [k for k in overrides if k not in info.overrides]
@@ -180,8 +242,18 @@ def build_model(name: str, *, num_classes: int | None = None, input_shape: tuple
             f"build_model({name!r}) got unknown override(s) {', '.join(map(repr, unknown))}; "
             f"valid overrides: {', '.join(info.overrides) or 'none'}"
         )
-    return info.builder(
-        num_classes=int(num_classes) if num_classes is not None else info.num_classes,
-        input_shape=tuple(input_shape) if input_shape is not None else info.input_shape,
-        **overrides,
-    )
+    scope = precision_scope(precision) if precision is not None else contextlib.nullcontext()
+    with scope:
+        return info.builder(
+            num_classes=int(num_classes) if num_classes is not None else info.num_classes,
+            input_shape=tuple(input_shape) if input_shape is not None else info.input_shape,
+            **overrides,
+        )
+
+
+def _input_options(name: str, input_shape: tuple | None = None) -> dict:
+    """The data pipeline's lookup: a registered model's :meth:`ModelInfo.input_options` by name."""
+    return _lookup(name).input_options(input_shape)
+
+
+set_model_spec_lookup(_input_options)  # the data layer cannot import the models: give it the lookup

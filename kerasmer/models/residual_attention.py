@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasmer.core.precision import current_policy
 from kerasmer.layers.attention import ATTENTION_ACTIVATIONS, AttentionActivation, BilinearResize
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
@@ -240,9 +241,9 @@ def emoresnet_body(x, *, attention_activation="mixed", residual_attention=True, 
     return x, masks
 
 
-def _finish(inputs, features, masks, num_classes, *, dropout, kernel_regularizer, return_attention, name):
+def _finish(inputs, features, masks, num_classes, *, policy, dropout, kernel_regularizer, return_attention, name):
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    outputs = classifier(x, num_classes, dropout=dropout, kernel_regularizer=kernel_regularizer)
+    outputs = classifier(x, num_classes, policy=policy, dropout=dropout, kernel_regularizer=kernel_regularizer)
     if return_attention:
         return keras.Model(inputs, [outputs, *masks], name=name)
     return keras.Model(inputs, outputs, name=name)
@@ -277,11 +278,12 @@ def attention_outputs(model: keras.Model) -> keras.Model:
 def _attention_net(depth, *, num_classes, input_shape, attention_activation, residual_attention,
                    dropout, l2, return_attention):
     _check_options(input_shape, attention_activation)
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="image")
     features, masks = attention_body(inputs, ATTENTION_SPECS[depth], attention_activation=attention_activation,
                                      residual_attention=residual_attention)
     reg = keras.regularizers.L2(l2) if l2 else None
-    return _finish(inputs, features, masks, num_classes, dropout=dropout, kernel_regularizer=reg,
+    return _finish(inputs, features, masks, num_classes, policy=policy, dropout=dropout, kernel_regularizer=reg,
                    return_attention=return_attention, name=f"attention{depth}")
 
 
@@ -321,6 +323,7 @@ _ATTENTION_DOC = """Build Attention-{depth} (LARNet Table 2; Wang et al. 2017).
     test_input_shape=(64, 64, 3),
     class_names=LARNET_CLASSES,
     description="Residual Attention Network with 3 attention modules (LARNet stage 2)",
+    recipe="larnet",
 )
 def attention56(*, num_classes, input_shape, attention_activation="mixed", residual_attention=True,
                 dropout=0.0, l2=0.01, return_attention=False):
@@ -341,6 +344,7 @@ def attention56(*, num_classes, input_shape, attention_activation="mixed", resid
     test_input_shape=(64, 64, 3),
     class_names=LARNET_CLASSES,
     description="Residual Attention Network with 6 attention modules (LARNet stage 1)",
+    recipe="larnet",
 )
 def attention92(*, num_classes, input_shape, attention_activation="mixed", residual_attention=True,
                 dropout=0.0, l2=0.01, return_attention=False):
@@ -362,6 +366,7 @@ attention92.__doc__ = _ATTENTION_DOC.replace("{depth}", "92")
     test_input_shape=(32, 32, 8),
     class_names=LARNET_CLASSES,
     description="LARNet's stage 3: a small residual attention network on a 32x32 map",
+    recipe="larnet",
 )
 def emoresnet(*, num_classes, input_shape, attention_activation="mixed", residual_attention=True,
               dropout=0.0, return_attention=False):
@@ -383,10 +388,11 @@ def emoresnet(*, num_classes, input_shape, attention_activation="mixed", residua
         >>> model = kerasmer.build_model("emoresnet")  # doctest: +SKIP
     """
     _check_options(input_shape, attention_activation)
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="features")
     features, masks = emoresnet_body(inputs, attention_activation=attention_activation,
                                      residual_attention=residual_attention)
-    return _finish(inputs, features, masks, num_classes, dropout=dropout, kernel_regularizer=None,
+    return _finish(inputs, features, masks, num_classes, policy=policy, dropout=dropout, kernel_regularizer=None,
                    return_attention=return_attention, name="emoresnet")
 
 
@@ -419,6 +425,7 @@ def _load_stage(model, source, stage, argument):
     test_input_shape=(64, 64, 3),
     class_names=LARNET_CLASSES,
     description="Attention-92 and Attention-56 on the image, concatenated, then EmoResNet (3 stages)",
+    recipe="larnet",
 )
 def larnet(*, num_classes, input_shape, attention_activation="mixed", residual_attention=True,
            l2=0.01, dropout=0.0, fusion_channels=32, stage3_size=(32, 32), freeze_stages=False,
@@ -467,6 +474,7 @@ def larnet(*, num_classes, input_shape, attention_activation="mixed", residual_a
         raise ValueError(f"stage3_size must be (height, width) of at least 8 each, got {stage3_size!r}")
     if int(fusion_channels) < 1:
         raise ValueError(f"fusion_channels must be positive, got {fusion_channels!r}")
+    policy = current_policy()
     common = dict(attention_activation=attention_activation, residual_attention=residual_attention)
     reg = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=input_shape, name="image")
@@ -478,8 +486,8 @@ def larnet(*, num_classes, input_shape, attention_activation="mixed", residual_a
     x = keras.layers.ReLU(name="fusion_relu")(x)
     x = BilinearResize(size=stage3_size, name="fusion_resize")(x)
     f3, masks3 = emoresnet_body(x, prefix="stage3_", **common)
-    model = _finish(inputs, f3, masks1 + masks2 + masks3, num_classes, dropout=dropout, kernel_regularizer=None,
-                    return_attention=return_attention, name="larnet")
+    model = _finish(inputs, f3, masks1 + masks2 + masks3, num_classes, policy=policy, dropout=dropout,
+                    kernel_regularizer=None, return_attention=return_attention, name="larnet")
     if stage1_weights is not None:
         _load_stage(model, stage1_weights, 1, "stage1_weights")
     if stage2_weights is not None:

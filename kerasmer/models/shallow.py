@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import keras
 
-from kerasmer.layers import conv3d
+from kerasmer.core.precision import as_policy, conv3d, current_policy
+from kerasmer.data import SHALLOW_AUGMENT
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)
 from kerasmer.models.common import classifier
@@ -45,21 +46,22 @@ def _attention_key_dim(model, num_heads, attention_dim):
     return int(attention_dim) // int(num_heads)
 
 
-def _max_pool3d(x, pool_size, name):
-    """MaxPooling3D that computes in float32 under a float16 policy.
+def _max_pool3d(x, pool_size, name, *, policy):
+    """MaxPooling3D under ``policy``, computing in float32 where that would be float16.
 
     TensorFlow has no float16 CPU kernel for MaxPool3D (TF 2.21), so a
     mixed_float16 model would fail on CPU; a max is exact in any precision,
     so float32 only costs two casts.
     """
-    dtype = "float32" if keras.config.dtype_policy().compute_dtype == "float16" else None
+    policy = as_policy(policy)
+    dtype = "float32" if policy.compute_dtype == "float16" else policy
     return keras.layers.MaxPooling3D(pool_size, name=name, dtype=dtype)(x)
 
 
-def _head(x, num_classes, fc_units, dropout):
+def _head(x, num_classes, fc_units, dropout, *, policy):
     """Dense 128 ReLU -> dropout 0.2 -> dense softmax, the same in the three models (§2)."""
     x = keras.layers.Dense(fc_units, activation="relu", name="fc")(x)
-    return classifier(x, num_classes, dropout=dropout)
+    return classifier(x, num_classes, policy=policy, dropout=dropout)
 
 
 @register_model(
@@ -76,6 +78,9 @@ def _head(x, num_classes, fc_units, dropout):
     test_input_shape=(13, 30, 30, 3),
     class_names=SHALLOW_CLASSES,
     description="3×3-grid block-wise Conv3D + 4-head self-attention on 13 frames (2.1M params)",
+    # §3 "Evaluation": "augmented with horizontal flip, change in brightness and salt and pepper noise"
+    augment=SHALLOW_AUGMENT,
+    recipe="shallow",
 )
 def shallow_conv3d_mhsa(*, num_classes, input_shape, grid=3, filters=8, kernel_size=5, padding="valid",
                         num_heads=4, attention_dim=64, fc_units=128, dropout=0.2):
@@ -116,15 +121,16 @@ def shallow_conv3d_mhsa(*, num_classes, input_shape, grid=3, filters=8, kernel_s
         raise ValueError(f"{name}: input_shape {tuple(input_shape)} gives blocks of {(t, h // grid, w // grid)}, "
                          f"smaller than kernel_size={kernel_size} with padding='valid'")
     key_dim = _attention_key_dim(name, num_heads, attention_dim)
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="clip")
     x = GridSplit(grid, name="grid_split")(inputs)  # (B·grid², T, h, w, C), temporal axis first
-    x = conv3d(x, filters, kernel_size, padding=padding, activation="relu", name="block_conv")
-    x = _max_pool3d(x, 2, name="block_pool")
+    x = conv3d(x, filters, kernel_size, policy=policy, padding=padding, activation="relu", name="block_conv")
+    x = _max_pool3d(x, 2, name="block_pool", policy=policy)
     x = BlocksToTokens(grid * grid, name="block_tokens")(x)
     x = PositionalEmbedding(name="pos_embed")(x)
     x = MultiHeadSelfAttention(num_heads, key_dim, name="mhsa")(x)
     x = keras.layers.GlobalAveragePooling1D(name="token_pool")(x)
-    return keras.Model(inputs, _head(x, num_classes, fc_units, dropout), name=name)
+    return keras.Model(inputs, _head(x, num_classes, fc_units, dropout, policy=policy), name=name)
 
 
 @register_model(
@@ -140,6 +146,8 @@ def shallow_conv3d_mhsa(*, num_classes, input_shape, grid=3, filters=8, kernel_s
     test_input_shape=(13, 30, 30, 3),
     class_names=SHALLOW_CLASSES,
     description="Per-frame Conv2D + 4-head self-attention, apex-frame token (6.2M params)",
+    augment=SHALLOW_AUGMENT,  # §3: flip, brightness, salt-and-pepper noise
+    recipe="shallow",
 )
 def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8, kernel_size=3,
                         padding="valid", num_heads=4, attention_dim=64, fc_units=128, dropout=0.2):
@@ -175,6 +183,7 @@ def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8,
     if not -t <= apex < t:
         raise ValueError(f"{name}: apex_index={apex_index} is outside a clip of T={t} frames")
     key_dim = _attention_key_dim(name, num_heads, attention_dim)
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="clip")
     x = keras.layers.TimeDistributed(
         keras.layers.Conv2D(filters, kernel_size, padding=padding, activation="relu", name="conv"),
@@ -184,7 +193,7 @@ def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8,
     x = PositionalEmbedding(name="pos_embed")(x)
     x = MultiHeadSelfAttention(num_heads, key_dim, name="mhsa")(x)
     x = TokenSelect(apex, name="apex_token")(x)
-    return keras.Model(inputs, _head(x, num_classes, fc_units, dropout), name=name)
+    return keras.Model(inputs, _head(x, num_classes, fc_units, dropout, policy=policy), name=name)
 
 
 @register_model(
@@ -200,6 +209,8 @@ def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8,
     test_input_shape=(13, 30, 30, 3),
     class_names=SHALLOW_CLASSES,
     description="ConvLSTM2D + 4-head self-attention, offset-frame token (6.0M params)",
+    augment=SHALLOW_AUGMENT,  # §3: flip, brightness, salt-and-pepper noise
+    recipe="shallow",
 )
 def shallow_convlstm_mhsa(*, num_classes, input_shape, filters=32, kernel_size=3, reduce_filters=8,
                           padding="valid", num_heads=4, attention_dim=64, fc_units=128, dropout=0.2):
@@ -230,6 +241,7 @@ def shallow_convlstm_mhsa(*, num_classes, input_shape, filters=32, kernel_size=3
     name = "shallow_convlstm_mhsa"
     t, _, _, _ = _check_clip(name, input_shape)
     key_dim = _attention_key_dim(name, num_heads, attention_dim)
+    policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="clip")
     x = keras.layers.ConvLSTM2D(filters, kernel_size, padding=padding, return_sequences=True, name="convlstm")(inputs)
     x = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(2, name="pool"), name="frame_pool")(x)
@@ -238,4 +250,4 @@ def shallow_convlstm_mhsa(*, num_classes, input_shape, filters=32, kernel_size=3
     x = keras.layers.Reshape((t, -1), name="frame_tokens")(x)
     x = MultiHeadSelfAttention(num_heads, key_dim, name="mhsa")(x)
     x = TokenSelect(-1, name="offset_token")(x)
-    return keras.Model(inputs, _head(x, num_classes, fc_units, dropout), name=name)
+    return keras.Model(inputs, _head(x, num_classes, fc_units, dropout, policy=policy), name=name)

@@ -1,13 +1,35 @@
-"""Weight transfer by layer name: transfer learning and stage initialisation.
+"""Weight transfer in one place: copying weights by layer name, ``--init-from`` and freezing.
 
 Used by the Micro-Attention ResNet (initialise the attention model from a
 trained attention-free ResNet), by LARNet (initialise stages from saved
-Attention-92/56 weights) and by ``kerasmer train --init-from``.
+Attention-92/56 weights) and by training (``kerasmer train --init-from``,
+``--freeze``).
+
+* :func:`load_weights_by_name` copies weights from a ``keras.Model`` or a
+  ``.keras`` file wherever layer names match.
+* :func:`init_weights` is ``--init-from``: a ``.keras`` file goes through
+  :func:`load_weights_by_name`.  A ``.weights.h5`` file holds no architecture
+  and Keras 3 keys its layers by class and position (``layers/conv2d_1/vars/0``),
+  not by name; the target's layers are given keys with the same rule
+  (:func:`h5_layer_keys`) and matched on them, with shapes checked.  That works
+  between models of the same architecture (a different classifier head is
+  reported as a shape mismatch and left as initialised); for transfer between
+  *different* architectures use a ``.keras`` file, whose layers are matched by name.
+* :func:`freeze_layers` freezes layers by a shell-style name pattern.
+
+Every copy goes through :func:`copy_weights` and is recorded in a
+:class:`TransferReport`.
+
+Example:
+    >>> report = init_weights(model, "runs/pretrain/model.weights.h5")  # doctest: +SKIP
+    >>> print(report.summary())  # doctest: +SKIP
+    >>> freeze_layers(model, "conv*")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 from pathlib import Path
 
@@ -48,7 +70,17 @@ def _weighted_layers(model: keras.Model) -> dict:
     return out
 
 
-def _as_model(source) -> keras.Model:
+def as_model(source) -> keras.Model:
+    """``source`` itself if it is a ``keras.Model``, else the model saved in that ``.keras`` file.
+
+    Args:
+        source: a ``keras.Model`` or a path to a ``.keras`` file (loaded in
+            safe mode, uncompiled).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a path that is not a ``.keras`` file.
+    """
     if isinstance(source, keras.Model):
         return source
     path = Path(os.fspath(source))
@@ -57,7 +89,7 @@ def _as_model(source) -> keras.Model:
     if path.suffix == ".keras":
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     raise ValueError(f"load_weights_by_name: {path} must be a .keras file or a keras.Model "
-                     "(for .weights.h5 files use load_weights_h5_by_name)")
+                     "(for .weights.h5 files use init_weights)")
 
 
 def load_weights_by_name(target: keras.Model, source, *, rename=None, strict_shapes: bool = True) -> TransferReport:
@@ -83,7 +115,7 @@ def load_weights_by_name(target: keras.Model, source, *, rename=None, strict_sha
         >>> model = kerasmer.build_model("micro_attention_resnet")  # doctest: +SKIP
         >>> print(load_weights_by_name(model, base).summary())  # doctest: +SKIP
     """
-    src_layers = _weighted_layers(_as_model(source))
+    src_layers = _weighted_layers(as_model(source))
     dst_layers = _weighted_layers(target)
     report = TransferReport()
     used = set()
@@ -133,8 +165,6 @@ def freeze_layers(model: keras.Model, pattern: str) -> list[str]:
     Raises:
         ValueError: when no layer matches (a typo would otherwise freeze nothing silently).
     """
-    import fnmatch
-
     frozen = []
     for layer in model.layers:
         if fnmatch.fnmatch(layer.name, pattern):
@@ -143,3 +173,90 @@ def freeze_layers(model: keras.Model, pattern: str) -> list[str]:
     if not frozen:
         raise ValueError(f"freeze_layers: no layer of {model.name} matches {pattern!r}")
     return frozen
+
+
+# ------------------------------------------------------------------ --init-from
+
+
+def read_h5_layer_weights(path: str | os.PathLike) -> dict:
+    """``{group path: [arrays]}`` of every layer in a Keras 3 ``.weights.h5`` file.
+
+    Keras 3 stores layers under keys made from their *class* and order
+    (``layers/conv2d``, ``layers/conv2d_1``, ...), not their names.
+
+    Raises:
+        ValueError: the file holds no layer weights in Keras 3's layout.
+    """
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group) and name.endswith("/vars") and not name.startswith("optimizer"):
+                keys = sorted(obj.keys(), key=lambda k: int(k) if k.isdigit() else k)
+                if keys:
+                    out[name[: -len("/vars")]] = [obj[k][()] for k in keys]
+        f.visititems(visit)
+    if not out:
+        raise ValueError(f"init-from: {path} holds no layer weights in the Keras 3 .weights.h5 layout")
+    return out
+
+
+def h5_layer_keys(model: keras.Model, prefix: str = "layers") -> dict:
+    """``{h5 group path: layer}`` for ``model``, using Keras 3's own key rule (class name + counter)."""
+    from keras.src.utils import naming
+
+    out, used = {}, {}
+    for layer in model.layers:
+        key = naming.to_snake_case(layer.__class__.__name__)
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        if isinstance(layer, keras.Model):
+            out.update(h5_layer_keys(layer, f"{prefix}/{key}/layers"))
+        elif layer.weights:
+            out[f"{prefix}/{key}"] = layer
+    return out
+
+
+def init_weights(model: keras.Model, path: str | os.PathLike, *, strict_shapes: bool = False) -> TransferReport:
+    """Initialise ``model`` from ``path`` wherever layer names match.
+
+    Args:
+        model: the target model (modified in place).
+        path: a ``.keras`` or ``.weights.h5`` file.
+        strict_shapes: raise on same-named layers with different shapes; by
+            default they are skipped and listed (a new classifier head is the usual case).
+
+    Returns:
+        A :class:`TransferReport` with the matched and unmatched layers.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file that is neither ``.keras`` nor ``.weights.h5``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"init-from: no such file {path}")
+    if path.name.endswith(".keras"):
+        return load_weights_by_name(model, path, strict_shapes=strict_shapes)
+    if not path.name.endswith(".weights.h5"):
+        raise ValueError(f"init-from: {path} must be a .keras or .weights.h5 file")
+    source = read_h5_layer_weights(path)
+    by_key = h5_layer_keys(model)
+    targets = _weighted_layers(model)
+    report = TransferReport()
+    for key, arrays in source.items():
+        layer = by_key.get(key)
+        if layer is None:
+            report.unmatched_source.append(key)
+            continue
+        copy_weights(report, layer, arrays, source=f"{path} ({key})", strict_shapes=strict_shapes)
+    report.unmatched_target = [n for n in targets if n not in report.matched]
+    return report
+
+
+__all__ = ["TransferReport", "as_model", "copy_weights", "freeze_layers", "h5_layer_keys", "init_weights",
+           "load_weights_by_name", "read_h5_layer_weights"]

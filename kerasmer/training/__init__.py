@@ -1,4 +1,4 @@
-"""Training and evaluation: recipes, protocols with honest selection, resumable runs.
+"""Training: recipes, the fold trainer with hooks, and resumable runs (one path: :func:`run`).
 
 Example:
     >>> from kerasmer.training import RunConfig, run
@@ -8,5 +8,7 @@ Example:
 from kerasmer.training.config import RunConfig, load_config
 from kerasmer.training.recipes import Recipe, get_recipe, list_recipes
 from kerasmer.training.runner import run
+from kerasmer.training.trainer import FoldFailed, FoldState, FoldTrainer, KeepModel, TrainerHook, TrainSpec
 
-__all__ = ["Recipe", "RunConfig", "get_recipe", "list_recipes", "load_config", "run"]
+__all__ = ["FoldFailed", "FoldState", "FoldTrainer", "KeepModel", "Recipe", "RunConfig", "TrainSpec", "TrainerHook",
+           "get_recipe", "list_recipes", "load_config", "run"]

@@ -63,3 +63,43 @@ class BestEpoch(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+    def get_state(self) -> dict:
+        """The counters a checkpoint keeps (the best weights are saved separately)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self._wait}
+
+    def set_state(self, state: dict, best_weights=None) -> None:
+        """Restore :meth:`get_state`'s counters and the best weights from a checkpoint."""
+        self.best, self.best_epoch, self._wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = best_weights
+
+
+def plateau_state(plateau) -> dict | None:
+    """The counters of a ``ReduceLROnPlateau`` a checkpoint keeps (None for no scheduler)."""
+    if plateau is None:
+        return None
+    return {"best": plateau.best, "wait": plateau.wait, "cooldown_counter": plateau.cooldown_counter}
+
+
+def restore_plateau(plateau, state: dict | None) -> None:
+    """Put :func:`plateau_state`'s counters back into ``plateau``."""
+    if plateau is not None and state:
+        plateau.best, plateau.wait, plateau.cooldown_counter = state["best"], state["wait"], state["cooldown_counter"]
+
+
+class EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras' epoch progress bar, headed with the fold and the fold's real epoch count.
+
+    Each epoch is its own ``fit`` call, so Keras' own header would read
+    ``Epoch e/e``; this one reads ``fold 05 · epoch e/E``.
+    """
+
+    def __init__(self, fold_name: str, total_epochs: int):
+        super().__init__()
+        self.fold_name, self.total_epochs = fold_name, int(total_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset_progbar()
+        self._maybe_init_progbar()
+        if self.verbose:
+            print(f"\nfold {self.fold_name} · epoch {epoch + 1}/{self.total_epochs}", flush=True)

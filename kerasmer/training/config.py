@@ -27,10 +27,13 @@ import os
 from pathlib import Path
 
 from kerasmer.core.atomic import atomic_write_text
+from kerasmer.core.precision import validate_precision
+from kerasmer.evaluation.protocols import get_protocol
+from kerasmer.models import model_info
+from kerasmer.training.recipes import coerce_overrides, get_recipe
+from kerasmer.training.trainer import split_data_options
 
-PROTOCOLS = ("loso", "megc_composite", "hde", "kfold", "split")
 STRATEGIES = ("default", "mirrored", "multiworker")
-MEGC_DATASETS = ("casme2", "samm", "smic")
 
 
 @dataclasses.dataclass
@@ -42,10 +45,12 @@ class RunConfig:
         data: ``{dataset_name: root}``.  The name ``"synthetic"`` writes the
             synthetic CASME II-format set (see ``synthetic``) to its root (None:
             ``<output_dir>/synthetic_data``) and reads it as ``casme2``.
-        labels: label scheme for ``kerasmer.data.labels.map_labels`` (e.g.
+        labels: label scheme for ``kerasmer.data.map_labels`` (e.g.
             ``"megc3"``), or None for the dataset's own emotion labels.
-        protocol: ``"loso"``, ``"megc_composite"``, ``"hde"``, ``"kfold"`` or ``"split"``.
-        recipe: recipe name (``kerasmer.training.recipes``).
+        protocol: a name of ``kerasmer.evaluation.PROTOCOLS`` (``"loso"``,
+            ``"megc_composite"``, ``"hde"``, ``"kfold"``, ``"split"``).
+        recipe: recipe name (``kerasmer.training.recipes``); None: the model
+            spec's default recipe (``kerasmer.model_info(model).recipe``).
         recipe_overrides: recipe fields to change, e.g. ``{"epochs": 3}``.
         precision: ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"`` or ``"auto"``.
         seed: base seed; fold ``i`` uses ``seed + i``.
@@ -74,7 +79,7 @@ class RunConfig:
     data: dict = dataclasses.field(default_factory=lambda: {"synthetic": None})
     labels: str | None = None
     protocol: str = "loso"
-    recipe: str = "learnet"
+    recipe: str | None = None
     recipe_overrides: dict = dataclasses.field(default_factory=dict)
     precision: str = "float32"
     seed: int = 0
@@ -98,33 +103,25 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Check names and ranges; raise ValueError naming the bad field."""
-        import kerasmer
-        from kerasmer.training.recipes import coerce_overrides, get_recipe
-
-        kerasmer.model_info(self.model)  # raises with the registered names
+        """Check every name and range before anything is read or written; raise ValueError naming the bad field."""
+        info = model_info(self.model)  # raises with the registered names
+        if self.recipe is None:
+            self.recipe = info.recipe  # the model spec's default recipe
         get_recipe(self.recipe, **(self.recipe_overrides or {}))
         self.recipe_overrides = coerce_overrides(self.recipe, self.recipe_overrides)
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"config: unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        protocol = get_protocol(self.protocol)  # raises naming the protocols
+        self.precision = validate_precision(self.precision)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"config: unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if not isinstance(self.data, dict) or not self.data:
             raise ValueError(f"config: data must be a non-empty {{dataset: root}} mapping, got {self.data!r}")
-        if self.protocol == "hde" and len(self.data) != 2:
-            raise ValueError(f"config: protocol 'hde' needs exactly two datasets in data, got {list(self.data)}")
-        if self.protocol == "megc_composite":
-            extra = sorted(set(self.data) - set(MEGC_DATASETS))
-            if extra:
-                raise ValueError(f"config: protocol 'megc_composite' takes {MEGC_DATASETS}; not {extra}")
+        protocol.check_datasets(list(self.data))
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"config: val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"config: test_fraction must be in (0, 1), got {self.test_fraction!r}")
         if int(self.n_splits) < 2:
             raise ValueError(f"config: n_splits must be >= 2, got {self.n_splits!r}")
-        from kerasmer.training.fold import split_data_options
-
         split_data_options(self.data_options)  # raises naming an unknown option
         if isinstance(self.freeze, str):
             self.freeze = [self.freeze]
@@ -133,9 +130,9 @@ class RunConfig:
 
     @property
     def scheme(self) -> str | None:
-        """The label scheme in effect (``megc_composite`` defaults to ``"megc3"``)."""
-        if self.labels is None and self.protocol == "megc_composite":
-            return "megc3"
+        """The label scheme in effect (the protocol's default when ``labels`` is None, e.g. megc3)."""
+        if self.labels is None:
+            return get_protocol(self.protocol).default_labels
         return self.labels
 
     def to_dict(self) -> dict:

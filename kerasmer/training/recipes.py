@@ -20,6 +20,8 @@ Sources (what the issue that specified kerasmer's recipes states for each):
                           30), not from the paper.
 ``learnet``               LEARNet (Verma et al.): SGD, lr 1e-3, batch 25, 100
                           epochs.
+``quickstart``            ``kerasmer quickstart``'s demo setting, not a paper's:
+                          Adam 1e-3, batch 16, 30 epochs, constant lr.
 ``shallow``               shallow-CNN baseline: Adam 1e-3, ReduceLROnPlateau
                           x0.5 and early stopping (both on *validation* loss),
                           batch 32, 100 epochs.  Patiences are kerasmer's.
@@ -145,10 +147,17 @@ RECIPES: dict[str, Recipe] = {
                               step_epochs=10, step_factor=0.1),
     "learnet": Recipe("learnet", "LEARNet (Verma et al., IEEE TIP 2019)", optimizer="sgd", learning_rate=1e-3,
                       batch_size=25, epochs=100),
+    "quickstart": Recipe("quickstart", "kerasmer quickstart's fast demo setting (not a paper's)", optimizer="adam",
+                         learning_rate=1e-3, batch_size=16, epochs=30),
     "shallow": Recipe("shallow", "shallow-CNN baseline (kerasmer)", optimizer="adam", learning_rate=1e-3,
                       batch_size=32, epochs=100, schedule="plateau", plateau_factor=0.5, plateau_patience=5,
                       early_stopping_patience=10),
 }
+
+
+# The quickstart's --optimizer choices, as recipe fields.
+OPTIMIZER_CHOICES = {"adam": dict(optimizer="adam"), "sgd": dict(optimizer="sgd", momentum=0.9),
+                     "sgd_nesterov": dict(optimizer="sgd", momentum=0.9, nesterov=True)}
 
 
 def list_recipes() -> list[str]:

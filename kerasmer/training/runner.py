@@ -25,19 +25,29 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 import keras
 import pandas as pd
+import tensorflow as tf
+# The only home of is/disable_op_determinism (tf.config.experimental has only enable).
+from tensorflow.python.framework import config as tf_config
 
-from kerasmer.evaluation.splits import SUBJECT_DEPENDENT, add_group_column, check_fold_classes, make_folds
+from kerasmer import data as kdata
 from kerasmer.core.atomic import atomic_write_text
+from kerasmer.core.precision import precision_environment, precision_scope
+from kerasmer.data.readers.labels import CLASS_ORDER, composite, map_labels
+from kerasmer.evaluation.protocols import add_group_column, check_fold_classes, get_protocol, make_folds
+from kerasmer.evaluation.report import write_report
+from kerasmer.evaluation.results import FoldResult, RunResult, fold_dirname, summarize
 from kerasmer.training.config import RunConfig, load_config, save_config
-from kerasmer.training.fold import FoldFailed, train_fold
+from kerasmer.training.distribute import get_strategy
 from kerasmer.training.recipes import get_recipe
-from kerasmer.training.results import FoldResult, RunResult, fold_dirname, summarize
+from kerasmer.training.resume import FoldCheckpoint
+from kerasmer.training.trainer import FoldFailed, FoldTrainer, TrainSpec
 
 # Settings that may differ between the first start and a restart of the same run.
 _RESTART_FREE = ("folds", "verbose", "resume", "output_dir", "strategy")
@@ -51,16 +61,11 @@ def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str
         labels are the datasets' own ``emotion`` values (sorted); with one they
         are ``map_labels``' ``label`` column, in the scheme's class order.
     """
-    from kerasmer.data import read_dataset
-    from kerasmer.data.labels import composite, map_labels
-
     roots = {}
     for name, root in config.data.items():
         if name == "synthetic":
-            from kerasmer.data import make_synthetic
-
             opts = dict(config.synthetic or {})
-            roots["casme2"] = make_synthetic(Path(root) if root else run_dir / "synthetic_data",
+            roots["casme2"] = kdata.make_synthetic(Path(root) if root else run_dir / "synthetic_data",
                                              seed=opts.pop("seed", config.seed), **opts)
         else:
             if root is None or not Path(root).exists():
@@ -72,15 +77,13 @@ def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str
         label_column = "label"
     else:
         (name, root), = roots.items()
-        df = read_dataset(name, root)
+        df = kdata.read_dataset(name, root)
         label_column = "emotion"
         if config.scheme:
             df, summary = map_labels(df, config.scheme)
             label_column = "label"
     if len(df) == 0:
         raise ValueError(f"config data: no clips left after reading {list(roots)} with labels {config.scheme!r}")
-    from kerasmer.data.labels import CLASS_ORDER
-
     order = list(CLASS_ORDER.get(config.scheme, ())) if isinstance(config.scheme, str) else []
     counts = df[label_column].astype(str).value_counts()
     empty = [c for c in order if c not in counts.index]
@@ -105,17 +108,101 @@ def _check_restart(config: RunConfig, run_dir: Path) -> None:
                          "use another output_dir, or delete that directory to start over")
 
 
-def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult:
+@contextlib.contextmanager
+def run_environment(config: RunConfig):
+    """Scope a run's precision policy and op determinism; both are restored afterwards.
+
+    Yields:
+        The resolved dtype policy name.
+    """
+    was_deterministic = tf_config.is_op_determinism_enabled()
+    with precision_scope(config.precision) as policy:
+        if config.deterministic:
+            # Needed for resumed runs to equal uninterrupted ones; costs some speed.
+            tf.config.experimental.enable_op_determinism()
+        try:
+            yield policy
+        finally:
+            if config.deterministic and not was_deterministic:
+                tf_config.disable_op_determinism()
+
+
+def plan_folds(config: RunConfig, df: pd.DataFrame, label_column: str, class_names: list) -> tuple[list, list]:
+    """The protocol's folds over ``df`` and the ``(index, fold)`` pairs this invocation runs.
+
+    Raises:
+        ValueError: a class with no training clip in a fold, or an unknown fold name in ``config.folds``.
+    """
+    folds = make_folds(config.protocol, df, label_column=label_column, val_fraction=config.val_fraction,
+                       n_splits=config.n_splits, test_fraction=config.test_fraction, seed=config.seed)
+    check_fold_classes(df, folds, label_column=label_column, class_names=class_names)
+    names = [f.name for f in folds]
+    if config.folds is not None:
+        unknown = [f for f in config.folds if f not in names]
+        if unknown:
+            raise ValueError(f"config folds: no fold named {unknown}; this protocol's folds are {names}")
+    return folds, [(i, f) for i, f in enumerate(folds) if config.folds is None or f.name in config.folds]
+
+
+def _write_run_files(config, run_dir, *, recipe, policy, strategy, df, class_names, label_column, summary,
+                     folds, selected) -> None:
+    """``config.json`` (with the precision environment) and ``run.json`` (what the report needs)."""
+    env = precision_environment(probe_onednn=True)  # records the oneDNN version (issue: bf16 bug)
+    env.update(strategy=config.strategy, replicas=int(strategy.num_replicas_in_sync))
+    save_config(config, run_dir, extra=env)
+    atomic_write_text(run_dir / "run.json", json.dumps({
+        "class_names": class_names, "protocol": config.protocol, "label_column": label_column,
+        "subject_dependent": get_protocol(config.protocol).subject_dependent, "folds": [f.name for f in folds],
+        "selected_folds": [f.name for _, f in selected], "model": config.model, "recipe": recipe.to_dict(),
+        "precision": policy, "labels": config.scheme, "label_summary": summary, "clips": int(len(df)),
+        "subjects": int(df["fold_group"].nunique()),
+    }, indent=2, default=str))
+
+
+def _run_fold(trainer: FoldTrainer, config: RunConfig, df, i: int, fold, run_dir: Path, log):
+    """Train one fold into ``folds/<fold>/``; returns its result, or the error message of a failed fold."""
+    fold_dir = run_dir / "folds" / fold_dirname(fold.name)
+    done = fold_dir / "result.json"
+    if config.resume and done.is_file():
+        log(f"fold {fold.name}: already finished, skipped")
+        return FoldResult.from_json(json.loads(done.read_text(encoding="utf-8")))
+    try:
+        _, res = trainer.train(df, fold, seed=config.seed + i, fold_dir=fold_dir, resume=config.resume,
+                               tensorboard_dir=run_dir / "tensorboard" / fold_dirname(fold.name))
+    except FoldFailed as err:
+        log(f"fold {fold.name} FAILED: {err}")
+        atomic_write_text(fold_dir / "failed.json", json.dumps({"fold": fold.name, "error": str(err)}))
+        return str(err)
+    atomic_write_text(done, json.dumps(res.to_json(), default=float))
+    (fold_dir / "failed.json").unlink(missing_ok=True)
+    FoldCheckpoint(fold_dir / "checkpoint").clear()  # the result is on disk; the checkpoint is no longer needed
+    return res
+
+
+def _as_config(config) -> RunConfig:
+    if isinstance(config, (str, os.PathLike)):
+        return load_config(config)
+    if isinstance(config, dict):
+        return RunConfig.from_dict(config)
+    return config
+
+
+def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) -> RunResult:
     """Run a config: train and evaluate every fold, write the reports, return the result.
+
+    This is kerasmer's one path from data to scores: ``kerasmer train``,
+    ``kerasmer quickstart`` and the notebooks all come through here.
 
     Args:
         config: a :class:`RunConfig`, a dict of its fields, or a YAML/JSON path.
         callbacks: extra Keras callbacks for every ``fit`` (they see training and validation data only).
+        hooks: :class:`~kerasmer.training.trainer.TrainerHook` objects for every fold
+            (e.g. :class:`~kerasmer.training.trainer.KeepModel` to keep the last model).
         progress: show the fold-level progress bar (with ETA).
         log: ``fn(str)`` for messages (default: print).
 
     Returns:
-        A :class:`~kerasmer.training.results.RunResult` over the folds this
+        A :class:`~kerasmer.evaluation.results.RunResult` over the folds this
         invocation was asked to run (all of the config's ``folds``), including
         folds finished by an earlier, interrupted invocation.
 
@@ -127,92 +214,36 @@ def run(config, *, callbacks=None, progress: bool = True, log=None) -> RunResult
         >>> result = run("run.yaml")  # doctest: +SKIP
         >>> result.pooled["uf1"], [f.evaluated_epoch for f in result.folds]  # doctest: +SKIP
     """
-    import tensorflow as tf
-
-    from kerasmer.evaluation.report import write_report
-    from kerasmer.training.distribute import get_strategy
-    from kerasmer.training.precision import apply_precision, precision_environment
-
-    if isinstance(config, (str, os.PathLike)):
-        config = load_config(config)
-    elif isinstance(config, dict):
-        config = RunConfig.from_dict(config)
-    log = log or print
+    config, log = _as_config(config), log or print
     recipe = get_recipe(config.recipe, **config.recipe_overrides)
     run_dir = Path(config.output_dir)
     if config.resume:
         _check_restart(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-
-    from tensorflow.python.framework import config as tf_config  # the only home of is/disable_op_determinism
-
-    previous = keras.config.dtype_policy()
-    was_deterministic = tf_config.is_op_determinism_enabled()
-    policy = apply_precision(config.precision)
-    if config.deterministic:
-        # Needed for resumed runs to equal uninterrupted ones; costs some speed.  Restored afterwards.
-        tf.config.experimental.enable_op_determinism()
-    try:
+    with run_environment(config) as policy:
         strategy = get_strategy(config.strategy)
         df, class_names, label_column, summary = load_data(config, run_dir)
         df = add_group_column(df)
-        folds = make_folds(config.protocol, df, label_column=label_column, val_fraction=config.val_fraction,
-                           n_splits=config.n_splits, test_fraction=config.test_fraction, seed=config.seed)
-        check_fold_classes(df, folds, label_column=label_column, class_names=class_names)
-        all_names = [f.name for f in folds]
-        if config.folds is not None:
-            unknown = [f for f in config.folds if f not in all_names]
-            if unknown:
-                raise ValueError(f"config folds: no fold named {unknown}; this protocol's folds are {all_names}")
-        selected = [(i, f) for i, f in enumerate(folds) if config.folds is None or f.name in config.folds]
-
-        env = precision_environment(probe_onednn=True)  # records the oneDNN version (issue: bf16 bug)
-        env.update(strategy=config.strategy, replicas=int(strategy.num_replicas_in_sync))
-        save_config(config, run_dir, extra=env)
-        atomic_write_text(run_dir / "run.json", json.dumps({
-            "class_names": class_names, "protocol": config.protocol, "label_column": label_column,
-            "subject_dependent": config.protocol in SUBJECT_DEPENDENT, "folds": all_names,
-            "selected_folds": [f.name for _, f in selected], "model": config.model, "recipe": recipe.to_dict(),
-            "precision": policy, "labels": config.scheme, "label_summary": summary, "clips": int(len(df)),
-            "subjects": int(df["fold_group"].nunique()),
-        }, indent=2, default=str))
-
+        folds, selected = plan_folds(config, df, label_column, class_names)
+        _write_run_files(config, run_dir, recipe=recipe, policy=policy, strategy=strategy, df=df,
+                         class_names=class_names, label_column=label_column, summary=summary, folds=folds,
+                         selected=selected)
+        spec = TrainSpec(model=config.model, class_names=class_names, recipe=recipe, label_column=label_column,
+                         input_shape=config.input_shape, model_overrides=config.model_overrides,
+                         data_options=config.data_options, init_from=config.init_from, freeze=tuple(config.freeze),
+                         verbose=config.verbose)
+        trainer = FoldTrainer(spec, hooks=hooks, callbacks=callbacks or (), strategy=strategy, log=log)
         bar = (keras.utils.Progbar(len(selected), unit_name="fold", stateful_metrics=["pooled_uf1"])
                if progress else None)
         results, failed = [], {}
         for n, (i, fold) in enumerate(selected):
-            fold_dir = run_dir / "folds" / fold_dirname(fold.name)
-            done = fold_dir / "result.json"
-            if config.resume and done.is_file():
-                results.append(FoldResult.from_json(json.loads(done.read_text(encoding="utf-8"))))
-                log(f"fold {fold.name}: already finished, skipped")
+            outcome = _run_fold(trainer, config, df, i, fold, run_dir, log)
+            if isinstance(outcome, str):
+                failed[fold.name] = outcome
             else:
-                try:
-                    _, res = train_fold(
-                        df, fold, model_name=config.model, class_names=class_names, recipe=recipe,
-                        label_column=label_column, input_shape=config.input_shape, seed=config.seed + i,
-                        verbose=config.verbose, model_overrides=config.model_overrides, strategy=strategy,
-                        fold_dir=fold_dir, tensorboard_dir=run_dir / "tensorboard" / fold_dirname(fold.name),
-                        init_from=config.init_from, freeze=config.freeze, callbacks=callbacks,
-                        resume=config.resume, data_options=config.data_options, log=log)
-                except FoldFailed as err:
-                    failed[fold.name] = str(err)
-                    log(f"fold {fold.name} FAILED: {err}")
-                    atomic_write_text(fold_dir / "failed.json", json.dumps({"fold": fold.name, "error": str(err)}))
-                else:
-                    atomic_write_text(done, json.dumps(res.to_json(), default=float))
-                    (fold_dir / "failed.json").unlink(missing_ok=True)
-                    results.append(res)
-                    # The result is on disk; the checkpoint is no longer needed.
-                    from kerasmer.training.resume import FoldCheckpoint
-
-                    FoldCheckpoint(fold_dir / "checkpoint").clear()
+                results.append(outcome)
             if bar is not None:
                 pooled_uf1 = summarize(results, class_names).pooled.get("uf1", float("nan")) if results else 0.0
                 bar.update(n + 1, values=[("pooled_uf1", pooled_uf1)], finalize=n + 1 == len(selected))
-    finally:
-        keras.config.set_dtype_policy(previous)
-        if config.deterministic and not was_deterministic:
-            tf_config.disable_op_determinism()
     write_report(run_dir)
     return summarize(results, class_names, failed, run_dir=str(run_dir), protocol=config.protocol)

@@ -215,7 +215,7 @@ CASME3_CLIPS = [
     dict(subject="spNO.2", video="b", emotion="surprise", onset=2, apex=3, offset=6, au="1+2", objective=6),
     dict(subject="spNO.2", video="c", emotion="others", onset=0, apex=1, offset=3, au="14", objective=7),
 ]
-CASME3_KNOWN_ERRORS = [  # as in the official v2 file (see kerasmer/data/annotation_fixes.csv)
+CASME3_KNOWN_ERRORS = [  # as in the official v2 file (see kerasmer/data/readers/annotation_fixes.csv)
     dict(subject="spNO.216", video="d", emotion="disgust", onset=3647, apex=2668, offset=2694, au="4",
          objective=2, frames=range(2640, 2700)),
     dict(subject="spNO.216", video="e", emotion="fear", onset=0, apex=0, offset=25, au="20", objective=4,

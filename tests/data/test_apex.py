@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kerasmer.data.apex import clip_span, resolve_apex, smooth_curve, spot_apex
+from kerasmer.data.preprocess.apex import clip_span, resolve_apex, smooth_curve, spot_apex
 from kerasmer.data.readers import read_dataset
 from kerasmer.data.schema import AnnotationError
 from kerasmer.data.synthetic import make_synthetic

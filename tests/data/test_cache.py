@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kerasmer.data.cache import PreprocessCache, annotation_files, config_digest
+from kerasmer.data.pipeline.cache import PreprocessCache, annotation_files, config_digest
 
 
 def _rows(annotation):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from kerasmer.data.face import FaceCropper, NoFaceError, aligned_matrix
+from kerasmer.data.preprocess.face import FaceCropper, NoFaceError, aligned_matrix
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kerasmer.data import flow as flow_mod
-from kerasmer.data.flow import flow_input, make_flow_builder, optical_flow, optical_strain, resize_flow
+from kerasmer.data.pipeline.inputs import flow_builder, make_flow_builder
+from kerasmer.data.preprocess.flow import flow_input, optical_flow, optical_strain, resize_flow
 from kerasmer.data.readers import read_dataset
 from kerasmer.data.schema import AnnotationError
 from kerasmer.data.synthetic import make_synthetic
@@ -95,7 +95,7 @@ def synthetic_df(tmp_path_factory):
 
 
 def test_flow_builder_on_synthetic_rows(synthetic_df):
-    build = flow_mod.flow_builder
+    build = flow_builder
     row = synthetic_df.iloc[0]
     x = build(row, (64, 64, 3))
     assert x.shape == (64, 64, 3) and np.isfinite(x).all()
@@ -118,11 +118,11 @@ def test_flow_builder_errors_name_the_clip(synthetic_df):
     row = synthetic_df.iloc[1]
     name = f"{row['dataset']}/{row['subject']}/{row['clip']}"
     with pytest.raises(ValueError, match=f"clip {name}.*input_shape"):
-        flow_mod.flow_builder(row, (64, 64, 1))
+        flow_builder(row, (64, 64, 1))
     missing = row.copy()
     missing["apex"], missing["apex_missing"] = pd.NA, True
     with pytest.raises(AnnotationError, match=f"clip {name}.*apex='spotted'"):
-        flow_mod.flow_builder(missing, (64, 64, 3))
+        flow_builder(missing, (64, 64, 3))
     with pytest.raises(ValueError, match="apex must be"):
         make_flow_builder(apex="peak")
 
@@ -130,7 +130,7 @@ def test_flow_builder_errors_name_the_clip(synthetic_df):
 def test_flow_augment_flip_negates_u():
     import tensorflow as tf
 
-    from kerasmer.data.flow import make_flow_augment
+    from kerasmer.data.pipeline.augment import make_flow_augment
 
     ramp = np.tile(np.linspace(0, 1, 16, dtype=np.float32), (12, 1))
     x = np.stack([np.ones_like(ramp), np.full_like(ramp, 0.5), ramp], -1)
@@ -151,7 +151,7 @@ def test_flow_augment_rotation_matches_flow_of_rotated_frames():
     import keras
     import tensorflow as tf
 
-    from kerasmer.data.flow import make_flow_augment
+    from kerasmer.data.pipeline.augment import make_flow_augment
 
     a = _texture(2, size=(96, 96))
     b = _shift(a, 2.0, 0.0)

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from kerasmer.data.labels import composite, map_labels
+from kerasmer.data.readers.labels import composite, map_labels
 from kerasmer.data.readers import read_dataset
 from tests.data import fixtures as fx
 

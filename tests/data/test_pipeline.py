@@ -9,7 +9,7 @@ from kerasmer.data import (
     make_dataset, make_synthetic, read_dataset, register_input_builder, sample_frame_numbers,
 )
 from kerasmer.data import pipeline
-from kerasmer.data.samplers import sample_uniform
+from kerasmer.data.preprocess.samplers import sample_uniform
 
 CLASSES = ["negative", "positive", "surprise"]
 DI = (32, 32, 3)
@@ -180,3 +180,90 @@ def test_augmentation_is_identical_across_frames(df):
     plain, _ = _epoch(make_dataset(df, modality="test_still_clip", input_shape=shape, class_names=CLASSES,
                                    training=True, normalization=False, augment=False))
     np.testing.assert_array_equal(plain, np.broadcast_to(original, plain.shape))
+
+
+# ----------------------------------------------------------------- a model's spec, through the registry's lookup
+
+
+def _numbered_clip(tmp_path, n=30, first=101, apex=115):
+    """One clip whose frame number k is a flat grey of 5 * (k - first + 1): the mean names the frame."""
+    import cv2
+
+    paths = []
+    for k in range(first, first + n):
+        path = tmp_path / f"img{k}.png"
+        cv2.imwrite(str(path), np.full((16, 16, 3), 5 * (k - first + 1), np.uint8))
+        paths.append(str(path))
+    return pd.DataFrame([{
+        "dataset": "handmade", "subject": "01", "clip": "EP01", "onset": first, "apex": apex,
+        "offset": first + n - 1, "frame_paths": paths, "frame_numbers": list(range(first, first + n)),
+        "emotion": "surprise",
+    }])
+
+
+def _frame_numbers(x, first=101):
+    return [int(round(v / 5)) + first - 1 for v in x.reshape(x.shape[0], -1).mean(axis=1)]
+
+
+def test_a_centred_model_gets_frames_centred_on_the_apex(tmp_path):
+    from kerasmer.data import make_dataset_for_model, model_input_options
+    from kerasmer.data.preprocess.samplers import sample_centered
+
+    assert model_input_options("meranet18")["sampler"] == "centered"
+    df = _numbered_clip(tmp_path)
+    x, _ = _epoch(make_dataset_for_model(df, "meranet18", class_names=["surprise"], input_shape=(8, 16, 16, 3),
+                                         normalization=False, batch_size=1))
+    # the apex (frame 115, position 14) sits at position 8 // 2 of 8 consecutive frames
+    assert _frame_numbers(x[0]) == list(range(111, 119))
+    assert _frame_numbers(x[0]) == [101 + i for i in sample_centered(30, 14, n=8)]
+    # a clip model without a spec of its own samples onset -> apex -> offset instead
+    x, _ = _epoch(make_dataset_for_model(df, {"modality": "clip", "input_shape": (8, 16, 16, 3)},
+                                         class_names=["surprise"], normalization=False, batch_size=1))
+    assert _frame_numbers(x[0])[0] == 101 and _frame_numbers(x[0])[-1] == 130
+
+
+def test_model_options_by_name_dict_or_entry_and_without_a_lookup(tmp_path):
+    from kerasmer.data import make_dataset_for_model, model_input_options
+    from kerasmer.data.pipeline import set_model_spec_lookup
+
+    class Entry:
+        name = "entry"
+
+        def input_options(self, input_shape=None):
+            return {"modality": "frame", "input_shape": input_shape or (16, 16, 3)}
+
+    assert model_input_options(Entry(), (8, 8, 3)) == {"modality": "frame", "input_shape": (8, 8, 3)}
+    assert model_input_options({"modality": "frame", "input_shape": [16, 16, 3]}, (4, 4, 1)) == {
+        "modality": "frame", "input_shape": (4, 4, 1)}
+    with pytest.raises(ValueError, match="unknown keys"):
+        model_input_options({"modality": "frame", "input_shape": (8, 8, 3), "samplr": "uniform"})
+    with pytest.raises(TypeError, match="registered name"):
+        model_input_options(3)
+    previous = set_model_spec_lookup(None)
+    try:
+        with pytest.raises(RuntimeError, match="no model lookup is installed"):
+            model_input_options("any name")
+    finally:
+        set_model_spec_lookup(previous)
+    # a model's own augmentation is for training sets only: evaluation inputs stay as built
+    df = _numbered_clip(tmp_path)
+    spec = {"modality": "frame", "input_shape": (16, 16, 3), "augment": {"brightness": 0.5}}
+    x, _ = _epoch(make_dataset_for_model(df, spec, class_names=["surprise"], normalization=False))
+    np.testing.assert_array_equal(x[0], build_input(df.iloc[0], modality="frame", input_shape=(16, 16, 3)))
+    x, _ = _epoch(make_dataset_for_model(df, spec, class_names=["surprise"], normalization=False, training=True,
+                                         seed=3))
+    assert not np.array_equal(x[0], build_input(df.iloc[0], modality="frame", input_shape=(16, 16, 3)))
+
+
+def test_the_data_layer_names_no_model():
+    import pathlib
+
+    import kerasmer
+
+    root = pathlib.Path(kerasmer.__file__).parent / "data"
+    names = set(kerasmer.list_models()) | {"meranet18", "learnet", "larnet", "resnet3d", "shallow_",
+                                           "micro_attention", "attention56", "attention92", "emoresnet"}
+    found = [f"{path.relative_to(root)}: {name}" for path in sorted(root.rglob("*"))
+             if path.suffix in (".py", ".csv", ".md", ".txt") for name in sorted(names)
+             if name in path.read_text(encoding="utf-8")]
+    assert not found, f"kerasmer/data names models: {found}"

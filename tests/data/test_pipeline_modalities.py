@@ -10,8 +10,8 @@ from kerasmer.data import (
     make_dataset_for_model, make_input_builder, make_synthetic, model_input_options, preprocess_cache,
     read_dataset, register_input_builder, resolve_apex,
 )
-from kerasmer.data import samplers
-from kerasmer.data.face import apply_crop
+from kerasmer.data.preprocess import samplers
+from kerasmer.data.preprocess.face import apply_crop
 
 CLASSES = ["negative", "positive", "surprise"]
 CLIP = (4, 16, 16, 1)

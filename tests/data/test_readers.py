@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kerasmer.data.fixes import apply_fixes, load_fixes
+from kerasmer.data.readers.fixes import apply_fixes, load_fixes
 from kerasmer.data.readers import list_datasets, read_dataset
 from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
 from tests.data import fixtures as fx

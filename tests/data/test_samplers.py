@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasmer.data.samplers import (
+from kerasmer.data.preprocess.samplers import (
     interpolate, sample_apex, sample_centered, sample_indices, sample_onset_apex, sample_uniform, take,
 )
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerasmer.evaluation.report import load_runs, write_report
-from kerasmer.training.results import FoldResult, fold_dirname
+from kerasmer.evaluation.results import FoldResult, fold_dirname
 from kerasmer.viz import plot_confusion_matrix
 
 NAMES = ["negative", "positive", "surprise"]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kerasmer.evaluation.splits import (
+from kerasmer.evaluation.protocols import (
     GROUP_COLUMN, add_group_column, check_fold_classes, make_folds,
 )
 

@@ -30,7 +30,7 @@ import pytest
 import tensorflow as tf
 
 import kerasmer
-from kerasmer.layers.precision import conv3d, guard_enabled, needs_float32_conv3d
+from kerasmer.core.precision import conv3d, guard_enabled, needs_float32_conv3d
 
 MODELS = kerasmer.list_models()
 NUM_CLASSES = 3
@@ -112,7 +112,7 @@ SWEEP = [
 ]
 
 
-def test_reproducer_conv3d_bf16_filter_gradient(mixed_policy, capsys):
+def test_reproducer_conv3d_bf16_filter_gradient(capsys):
     """Records whether this build has the bug; fails only if the guard misses it."""
     results = []
     for x_shape, k_shape, strides in SWEEP:
@@ -121,12 +121,11 @@ def test_reproducer_conv3d_bf16_filter_gradient(mixed_policy, capsys):
         assert e32 < 1e-5, f"float32 filter gradient wrong at {x_shape} {k_shape}: {e32:.3g}"
         results.append((x_shape, k_shape, strides, e16))
     buggy = [r for r in results if not r[3] <= TOLERANCE]
-    with mixed_policy("mixed_bfloat16"):
-        for x_shape, k_shape, strides, e16 in buggy:
-            assert needs_float32_conv3d(x_shape[1], k_shape[0]), (
-                f"bf16 Conv3D filter gradient wrong ({e16:.3g}) at input {x_shape}, kernel {k_shape}, "
-                f"strides {strides}, which the guard leaves in bf16: widen needs_float32_conv3d"
-            )
+    for x_shape, k_shape, strides, e16 in buggy:
+        assert needs_float32_conv3d(x_shape[1], k_shape[0], "mixed_bfloat16"), (
+            f"bf16 Conv3D filter gradient wrong ({e16:.3g}) at input {x_shape}, kernel {k_shape}, "
+            f"strides {strides}, which the guard leaves in bf16: widen needs_float32_conv3d"
+        )
     lines = [f"  x={r[0]} k={r[1]} s={r[2]}: bf16 error {r[3]:.3g}" for r in results]
     issue_error = results[0][3]
     if buggy:
@@ -134,7 +133,7 @@ def test_reproducer_conv3d_bf16_filter_gradient(mixed_policy, capsys):
                  f"{len(buggy)}/{len(results)} shapes wrong (issue shape: {issue_error:.3g}); keep the guard")
     else:
         state = (f"oneDNN bf16 Conv3D filter-gradient bug FIXED in TF {tf.__version__} "
-                 f"(issue shape: {issue_error:.3g}): the guard (kerasmer.layers.precision) can go")
+                 f"(issue shape: {issue_error:.3g}): the guard (kerasmer.core.precision) can go")
     with capsys.disabled():
         print("\n" + state + "\n" + "\n".join(lines))
     warnings.warn(state, UserWarning, stacklevel=1)
@@ -157,12 +156,8 @@ def _test_shape(name):
 
 
 def _build(name, policy, input_shape):
-    keras.config.set_dtype_policy(policy)
-    try:
-        keras.utils.set_random_seed(0)
-        return kerasmer.build_model(name, num_classes=NUM_CLASSES, input_shape=input_shape)
-    finally:
-        keras.config.set_dtype_policy("float32")
+    keras.utils.set_random_seed(0)
+    return kerasmer.build_model(name, num_classes=NUM_CLASSES, input_shape=input_shape, precision=policy)
 
 
 @functools.lru_cache(maxsize=None)
@@ -291,6 +286,7 @@ def test_guard_structure(name):
         )
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("name", [n for n in MODELS if kerasmer.model_info(n).modality == "clip"])
 def test_guard_structure_at_full_size(name, monkeypatch):
     """The same at the registry's full input shape, from each Conv3D's build shape.
@@ -315,18 +311,23 @@ def test_guard_structure_at_full_size(name, monkeypatch):
         )
 
 
-def test_guard_rule(mixed_policy, monkeypatch):
-    assert not needs_float32_conv3d(2, 3)  # float32 policy: nothing to guard
-    with mixed_policy("mixed_float16"):
-        assert not needs_float32_conv3d(2, 3)
-    with mixed_policy("mixed_bfloat16"):
-        assert needs_float32_conv3d(2, 3) and needs_float32_conv3d(4, 5) and needs_float32_conv3d(None, 3)
-        assert not needs_float32_conv3d(3, 3) and not needs_float32_conv3d(16, 3)
-        assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3).dtype == "float32"
-        assert conv3d(keras.Input((2, 4, 4, 8)), 4, (1, 3, 3)).dtype == "bfloat16"
-        assert conv3d(keras.Input((8, 4, 4, 8)), 4, 3).dtype == "bfloat16"
-        # An explicit dtype is the caller's choice and is kept.
-        assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, dtype="mixed_bfloat16").dtype == "bfloat16"
-        monkeypatch.setenv("KERASMER_DISABLE_BF16_GUARD", "1")
-        assert not guard_enabled() and not needs_float32_conv3d(2, 3)
-        assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3).dtype == "bfloat16"
+def test_guard_rule(monkeypatch):
+    bf16 = "mixed_bfloat16"
+    assert not needs_float32_conv3d(2, 3, "float32")  # float32 policy: nothing to guard
+    assert not needs_float32_conv3d(2, 3, keras.DTypePolicy("mixed_float16"))
+    assert needs_float32_conv3d(2, 3, bf16) and needs_float32_conv3d(4, 5, bf16)
+    assert needs_float32_conv3d(None, 3, keras.DTypePolicy(bf16))
+    assert not needs_float32_conv3d(3, 3, bf16) and not needs_float32_conv3d(16, 3, bf16)
+    # The policy is the one passed, never the global one (float32 here, from conftest).
+    assert keras.config.dtype_policy().name == "float32"
+    assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16).dtype == "float32"
+    assert conv3d(keras.Input((2, 4, 4, 8)), 4, (1, 3, 3), policy=bf16).dtype == "bfloat16"
+    assert conv3d(keras.Input((8, 4, 4, 8)), 4, 3, policy=bf16).dtype == "bfloat16"
+    assert conv3d(keras.Input((8, 4, 4, 8)), 4, 3, policy="float32").dtype == "float32"
+    # An explicit dtype is the caller's choice and is kept.
+    assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16, dtype="mixed_bfloat16").dtype == "bfloat16"
+    with pytest.raises(ValueError, match="policy"):
+        conv3d(keras.Input((8, 4, 4, 8)), 4, 3, policy=None)
+    monkeypatch.setenv("KERASMER_DISABLE_BF16_GUARD", "1")
+    assert not guard_enabled() and not needs_float32_conv3d(2, 3, bf16)
+    assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16).dtype == "bfloat16"

@@ -6,6 +6,10 @@ round trip in safe mode, a SavedModel round trip, mixed-precision dtypes, and
 its parameter count against the paper.  Forward and backward passes use the
 registry's small ``test_input_shape``; full-size models are only built and
 counted.
+
+Tests marked ``large`` (full-size builds of the big models, and round trips
+that take 5 s or more on a 2-core CPU) are left out of the quick developer loop
+``pytest -m "not large"``; plain ``pytest`` runs them.
 """
 
 import functools
@@ -20,6 +24,16 @@ from kerasmer.export import export_saved_model
 
 MODELS = kerasmer.list_models()
 NUM_CLASSES = 3  # small heads keep the tests fast; the count test uses the paper's
+# Paper-size builds of the big models (224x224 attention networks, 16x112x112 3D ResNets).
+LARGE_FULL_SIZE = {"larnet", "attention92", "attention56", "meranet18", "resnet3d18"}
+# Round trips of 5 s or more (measured on a 2-core CPU; LARNet's SavedModel: 60 s).
+LARGE_KERAS_ROUND_TRIP = {"larnet", "attention92", "attention56", "emoresnet"}
+LARGE_SAVED_MODEL = {"larnet", "attention92", "attention56", "emoresnet", "meranet18", "micro_attention_resnet"}
+
+
+def _models(large: set) -> list:
+    """``MODELS`` for parametrize, the names in ``large`` marked ``large``."""
+    return [pytest.param(name, marks=pytest.mark.large) if name in large else name for name in MODELS]
 
 
 def _small_shape(name):
@@ -46,7 +60,7 @@ def test_registry_is_populated():
         assert info.num_classes > 1
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _models(LARGE_FULL_SIZE))
 def test_param_count_matches_paper(name):
     info = kerasmer.model_info(name)
     config = dict(info.paper_params_config)
@@ -86,7 +100,7 @@ def test_train_step_reaches_every_weight(name):
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _models(LARGE_KERAS_ROUND_TRIP))
 def test_keras_file_round_trip(name, tmp_path):
     model = _small_model(name)
     path = tmp_path / f"{name}.keras"
@@ -96,7 +110,7 @@ def test_keras_file_round_trip(name, tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _models(LARGE_SAVED_MODEL))
 def test_saved_model_round_trip(name, tmp_path):
     model = _small_model(name)
     out = export_saved_model(model, tmp_path / name, class_names=[f"c{i}" for i in range(NUM_CLASSES)])

@@ -28,6 +28,7 @@ BLOCKS = [f"stage{s}_block{b}" for s in range(1, 5) for b in range(1, 3)]
 
 @pytest.fixture(scope="module")
 def full_models():
+    """Both models at the paper's 16x112x112 clips; every test using them is marked ``large``."""
     return {name: kerasmer.build_model(name, num_classes=3) for name in ("resnet3d18", "meranet18")}
 
 
@@ -40,6 +41,7 @@ def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("name", ["resnet3d18", "meranet18"])
 def test_block_shapes_match_table_2(full_models, name):
     model = full_models[name]
@@ -48,6 +50,7 @@ def test_block_shapes_match_table_2(full_models, name):
     assert tuple(model.get_layer("avg_pool").output.shape[1:]) == (512,)
 
 
+@pytest.mark.large
 def test_stem_and_downsampling_strides(full_models):
     model = full_models["resnet3d18"]
     stem = model.get_layer("stem_conv")
@@ -64,6 +67,7 @@ def test_stem_and_downsampling_strides(full_models):
     assert len(convs) == 1 + 2 * sum(RESNET3D_SPECS[18]) + 3
 
 
+@pytest.mark.large
 def test_resnet3d18_trainable_params_equal_paper(full_models):
     # The paper counts like PyTorch (BN gamma/beta only); Keras' count_params also
     # holds BN's moving statistics, 2 per BN channel.
@@ -84,6 +88,7 @@ def _attention_params(reduction=16, kernel=5):
     return total
 
 
+@pytest.mark.large
 def test_meranet18_adds_at_most_two_percent(full_models):
     base = full_models["resnet3d18"].count_params()
     ours = full_models["meranet18"].count_params()
@@ -96,7 +101,7 @@ def test_meranet18_adds_at_most_two_percent(full_models):
     ({"st_kernel_size": 3}, _attention_params(kernel=3)),
     ({"st_kernel_size": 7, "reduction": 8}, _attention_params(reduction=8, kernel=7)),
 ])
-def test_meranet18_overrides_change_the_attention(full_models, overrides, expected):
+def test_meranet18_overrides_change_the_attention(overrides, expected):
     model = kerasmer.build_model("meranet18", input_shape=(16, 32, 32, 3), **overrides)
     small_base = kerasmer.build_model("resnet3d18", input_shape=(16, 32, 32, 3))
     assert model.count_params() - small_base.count_params() == expected
@@ -106,6 +111,7 @@ def test_meranet18_overrides_change_the_attention(full_models, overrides, expect
         assert isinstance(model.get_layer("stage1_block1_ca_fc1"), keras.layers.Dense)
 
 
+@pytest.mark.large
 def test_attention_order_in_every_block(full_models):
     # Eq. (10)-(12): BN of conv 2 -> channel attention -> ST attention -> add -> ReLU.
     model = full_models["meranet18"]
@@ -125,6 +131,7 @@ def test_attention_order_in_every_block(full_models):
         assert model.get_layer(f"{b}_st_conv").kernel_size == (5, 5, 5)
 
 
+@pytest.mark.large
 def test_xavier_uniform_and_zero_bias_initialisation(full_models):
     model = full_models["meranet18"]
     kernel = np.asarray(model.get_layer("stage4_block2_2_conv").kernel)
@@ -152,7 +159,7 @@ def _randomise(model, seed):
 def test_channel_attention_matches_numpy():
     x = np.random.default_rng(0).normal(size=(2, 3, 4, 5, 32)).astype("float32")
     inp = keras.Input(x.shape[1:])
-    model = keras.Model(inp, channel_attention_3d(inp, reduction=4, name="ca"))
+    model = keras.Model(inp, channel_attention_3d(inp, policy="float32", reduction=4, name="ca"))
     _randomise(model, 1)
     ws, bs = (np.asarray(v) for v in model.get_layer("ca_reduce").weights)
     we, be = (np.asarray(v) for v in model.get_layer("ca_expand").weights)
@@ -169,8 +176,8 @@ def test_mlp_channel_attention_equals_conv_with_the_same_weights():
     # CN-SMLP and CN-SCNN compute the same function on 1x1x1 descriptors.
     x = np.random.default_rng(2).normal(size=(2, 2, 3, 3, 16)).astype("float32")
     inp = keras.Input(x.shape[1:])
-    conv = keras.Model(inp, channel_attention_3d(inp, reduction=4, shared="conv", name="ca"))
-    mlp = keras.Model(inp, channel_attention_3d(inp, reduction=4, shared="mlp", name="ca"))
+    conv = keras.Model(inp, channel_attention_3d(inp, policy="float32", reduction=4, shared="conv", name="ca"))
+    mlp = keras.Model(inp, channel_attention_3d(inp, policy="float32", reduction=4, shared="mlp", name="ca"))
     _randomise(conv, 3)
     for src, dst in (("ca_reduce", "ca_fc1"), ("ca_expand", "ca_fc2")):
         k, b = conv.get_layer(src).weights
@@ -182,7 +189,7 @@ def test_mlp_channel_attention_equals_conv_with_the_same_weights():
 def test_spatiotemporal_attention_matches_numpy():
     x = np.random.default_rng(4).normal(size=(2, 3, 4, 5, 6)).astype("float32")
     inp = keras.Input(x.shape[1:])
-    model = keras.Model(inp, spatiotemporal_attention_3d(inp, kernel_size=3, name="st"))
+    model = keras.Model(inp, spatiotemporal_attention_3d(inp, policy="float32", kernel_size=3, name="st"))
     _randomise(model, 5)
     kernel, bias = (np.asarray(v) for v in model.get_layer("st_conv").weights)  # (3,3,3,2,1)
     desc = np.concatenate([x.mean(-1, keepdims=True), x.max(-1, keepdims=True)], axis=-1)

@@ -104,6 +104,7 @@ def test_gradients_reach_every_weight_for_non_default_options(options):
 
 # ----------------------------------------------------------------- architecture (Table 2, §4.1.3)
 
+@pytest.mark.large  # Attention-56 at its full 224x224 input
 def test_identity_shortcuts_where_shapes_match():
     model = kerasmer.build_model("attention56", num_classes=1000)
     projections = sorted(layer.name for layer in model.layers if layer.name.endswith("_shortcut"))
@@ -113,7 +114,7 @@ def test_identity_shortcuts_where_shapes_match():
     assert model.count_params() < 40_000_000  # the all-projection pitfall gives ~49.7M
 
 
-@pytest.mark.parametrize("size", [224, 160])
+@pytest.mark.parametrize("size", [pytest.param(224, marks=pytest.mark.large), 160])  # 224: full size
 def test_attention92_shapes(size):
     model = kerasmer.build_model("attention92", input_shape=(size, size, 3), return_attention=True)
     s = size // 4
@@ -177,6 +178,7 @@ def test_input_shape_errors_name_the_argument():
 
 # ----------------------------------------------------------------- attention outputs
 
+@pytest.mark.large  # a .keras round trip of 14 s
 def test_return_attention_round_trip_and_helper(tmp_path):
     keras.utils.set_random_seed(5)
     model = kerasmer.build_model("emoresnet", input_shape=EMO_SMALL, attention_activation="spatial",
@@ -226,6 +228,7 @@ def test_larnet_stages_masks_and_fusion():
     assert all(layer.trainable for layer in model.layers)
 
 
+@pytest.mark.large  # builds Attention-92, Attention-56 and LARNet, a .keras round trip: 17 s
 def test_larnet_loads_stage_weights_and_freezes(tmp_path):
     keras.utils.set_random_seed(6)
     a92 = kerasmer.build_model("attention92", num_classes=5, input_shape=SMALL)

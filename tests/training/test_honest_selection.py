@@ -21,7 +21,7 @@ import pytest
 import kerasmer.data
 from kerasmer.evaluation import loso_folds
 from kerasmer.training import RunConfig, run
-from kerasmer.training.fold import train_fold
+from kerasmer.training import FoldTrainer, TrainSpec
 from kerasmer.training.recipes import get_recipe
 
 from .conftest import SHAPE
@@ -124,8 +124,8 @@ def test_changing_the_test_subject_changes_nothing_in_training(synthetic_df):
     recipe = get_recipe("shallow", epochs=2, batch_size=8, plateau_patience=0)
 
     def train(frame):
-        model, res = train_fold(frame, fold, model_name="learnet", class_names=names, recipe=recipe,
-                                input_shape=SHAPE, seed=3, log=lambda s: None)
+        spec = TrainSpec(model="learnet", class_names=names, recipe=recipe, input_shape=SHAPE)
+        model, res = FoldTrainer(spec, log=lambda s: None).train(frame, fold, seed=3)
         return res, model.get_weights()
 
     base, w_base = train(df)

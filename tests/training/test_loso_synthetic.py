@@ -7,14 +7,16 @@ shrunk to CI size: 4 subjects, 64x64 dynamic images).
 import numpy as np
 
 from kerasmer.data import make_synthetic, read_dataset
-from kerasmer.training.loso import run_loso
+from kerasmer.training import RunConfig, run
 
 
 def test_learnet_loso_above_chance_and_honest(tmp_path):
-    df = read_dataset("casme2", make_synthetic(tmp_path, subjects=4, clips_per_class=3, seed=1))
-    classes = sorted(df["emotion"].unique())
-    result, _ = run_loso(df, model_name="learnet", class_names=classes, input_shape=(64, 64, 3),
-                         epochs=20, batch_size=8, optimizer="adam", learning_rate=1e-3, seed=0, progress=False)
+    root = make_synthetic(tmp_path / "data", subjects=4, clips_per_class=3, seed=1)
+    df = read_dataset("casme2", root)
+    config = RunConfig(model="learnet", data={"casme2": str(root)}, recipe="quickstart",
+                       recipe_overrides={"epochs": 20, "batch_size": 8}, input_shape=[64, 64, 3], seed=0,
+                       output_dir=str(tmp_path / "run"), deterministic=False)
+    result = run(config, progress=False, log=lambda s: None)
     assert len(result.folds) == 4
     for f in result.folds:
         # the test subject is never trained on nor used to choose the epoch

@@ -1,4 +1,4 @@
-"""Precision selection (``precision="auto"``) and what runs record about it."""
+"""Precision selection (``precision="auto"``), scoping, and what runs record about it (kerasmer.core.precision)."""
 
 import json
 import logging
@@ -7,7 +7,8 @@ import keras
 import pytest
 import tensorflow as tf
 
-from kerasmer.training import precision as P
+import kerasmer
+from kerasmer.core import precision as P
 
 
 @pytest.mark.parametrize(
@@ -103,3 +104,104 @@ def test_precision_environment_records_versions():
 def test_environment_records_disabled_guard(monkeypatch):
     monkeypatch.setenv("KERASMER_DISABLE_BF16_GUARD", "1")
     assert P.precision_environment(probe_onednn=False)["bf16_conv3d_guard"] is False
+
+
+# ---------------------------------------------------------------- validate_precision
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("auto", "auto"), (" AUTO ", "auto"), ("float32", "float32"), ("fp16", "mixed_float16"),
+     ("bf16", "mixed_bfloat16"), ("Mixed_BFloat16", "mixed_bfloat16")],
+)
+def test_validate_precision_normalises_without_resolving(name, expected, monkeypatch):
+    # Must not touch TensorFlow: GPU detection would fail the test.
+    monkeypatch.setattr(P, "_gpu_available", lambda: pytest.fail("validate_precision detected devices"))
+    monkeypatch.setattr(P, "cpu_supports_bf16", lambda *a: pytest.fail("validate_precision read the CPU flags"))
+    assert P.validate_precision(name) == expected
+    assert keras.config.dtype_policy().name == "float32"
+
+
+@pytest.mark.parametrize("bad", ["float64", "mixed_bf16", "", "int8"])
+def test_validate_precision_names_the_bad_value_and_the_choices(bad):
+    with pytest.raises(ValueError) as err:
+        P.validate_precision(bad)
+    message = str(err.value)
+    assert repr(bad) in message
+    for choice in ("auto", *P.POLICIES, "bf16"):
+        assert choice in message
+
+
+def test_validate_precision_refuses_pure_half_and_non_strings():
+    with pytest.raises(ValueError, match="'bfloat16'.*mixed_bfloat16"):
+        P.validate_precision("bfloat16")
+    with pytest.raises(ValueError, match="string.*auto"):
+        P.validate_precision(32)
+
+
+# ---------------------------------------------------------------- precision_scope
+
+
+def test_precision_scope_sets_and_restores_the_policy():
+    keras.config.set_dtype_policy("mixed_float16")
+    with P.precision_scope("bf16") as policy:
+        assert policy == "mixed_bfloat16"
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        assert P.current_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "mixed_float16"
+
+
+def test_precision_scope_restores_the_policy_on_error():
+    with pytest.raises(RuntimeError, match="boom"):
+        with P.precision_scope("mixed_bfloat16"):
+            assert keras.config.dtype_policy().name == "mixed_bfloat16"
+            raise RuntimeError("boom")
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_precision_scope_bad_name_leaves_the_policy_alone():
+    with pytest.raises(ValueError, match="'fp64'"):
+        with P.precision_scope("fp64"):
+            pytest.fail("entered the scope")
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_precision_scope_auto_resolves(monkeypatch):
+    monkeypatch.setattr(P, "_gpu_available", lambda: False)
+    monkeypatch.setattr(P, "cpu_supports_bf16", lambda *a: True)
+    with P.precision_scope("auto") as policy:
+        assert policy == "mixed_bfloat16" == keras.config.dtype_policy().name
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_precision_environment_inside_a_scope_records_it():
+    with P.precision_scope("mixed_bfloat16"):
+        assert P.precision_environment(probe_onednn=False)["precision"] == "mixed_bfloat16"
+    assert P.precision_environment(probe_onednn=False)["precision"] == "float32"
+
+
+# ---------------------------------------------------------------- build_model(precision=...)
+
+
+def test_build_model_under_a_precision_keeps_the_global_policy():
+    model = kerasmer.build_model("learnet", num_classes=3, input_shape=(32, 32, 3), precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("conv1").variable_dtype == "float32"
+    assert model.get_layer("fc").compute_dtype == "bfloat16"
+    assert model.get_layer("predictions").compute_dtype == "float32"  # the head stays float32
+    assert model.outputs[0].dtype == "float32"
+    # Without precision, the global policy decides, as before.
+    plain = kerasmer.build_model("learnet", num_classes=3, input_shape=(32, 32, 3))
+    assert plain.get_layer("conv1").compute_dtype == "float32"
+
+
+def test_build_model_precision_restores_the_policy_when_the_build_fails():
+    keras.config.set_dtype_policy("mixed_float16")
+    with pytest.raises(ValueError):
+        kerasmer.build_model("meranet18", input_shape=(16, 32, 32), precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "mixed_float16"
+    with pytest.raises(ValueError, match="'half'"):
+        kerasmer.build_model("learnet", precision="half")
+    assert keras.config.dtype_policy().name == "mixed_float16"

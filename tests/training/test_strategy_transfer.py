@@ -11,9 +11,9 @@ import pytest
 
 import kerasmer
 from kerasmer.evaluation import loso_folds
-from kerasmer.training.fold import train_fold
+from kerasmer.models.transfer import init_weights
+from kerasmer.training import FoldTrainer, TrainSpec
 from kerasmer.training.recipes import get_recipe
-from kerasmer.training.transfer import init_weights
 
 from .conftest import SHAPE
 
@@ -63,10 +63,10 @@ def test_init_from_and_freeze(synthetic_df, tmp_path, suffix):
     source.save(path) if suffix == ".keras" else source.save_weights(path)
     messages = []
     fold = loso_folds(synthetic_df, seed=0)[0]
-    model, res = train_fold(synthetic_df, fold, model_name="learnet", class_names=names,
-                            recipe=get_recipe("learnet", epochs=1, batch_size=8, learning_rate=0.1),
-                            input_shape=SHAPE, init_from=path, freeze=["conv1", "lateral_conv2_*"],
-                            log=messages.append)
+    spec = TrainSpec(model="learnet", class_names=names, input_shape=SHAPE,
+                     recipe=get_recipe("learnet", epochs=1, batch_size=8, learning_rate=0.1),
+                     init_from=path, freeze=("conv1", "lateral_conv2_*"))
+    model, res = FoldTrainer(spec, log=messages.append).train(synthetic_df, fold)
     t = res.transfer
     assert "conv1" in t["matched"] and "conv5" in t["matched"] and "predictions" in t["shape_mismatch"]
     assert "predictions" in t["unmatched_target"]

@@ -1,9 +1,13 @@
-"""Dataset readers: ``read_dataset(name, root)`` for every supported dataset.
+"""Dataset readers: ``read_dataset(name, root)`` for every supported dataset, and what the readers share.
 
 Each dataset is one module in this folder that registers a reader with
-:func:`register_reader`; every module here is imported on first use, so adding
+:func:`register_reader`; every such module is imported on first use, so adding
 a dataset means writing one file.  Every reader returns the DataFrame schema of
 :mod:`kerasmer.data.schema`.
+
+Beside them: :mod:`~kerasmer.data.readers.fixes` (the documented corrections of
+the official annotations, ``annotation_fixes.csv``) and
+:mod:`~kerasmer.data.readers.labels` (label schemes and composite datasets).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pandas as pd
 from kerasmer.data.schema import COLUMNS, EXTRA_COLUMNS, AnnotationError
 
 _READERS: dict[str, Callable[..., pd.DataFrame]] = {}
+_NOT_READERS = {"fixes", "labels"}  # modules of this folder that read no dataset
 
 
 def register_reader(name: str) -> Callable:
@@ -34,7 +39,7 @@ def register_reader(name: str) -> Callable:
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
+        if not mod.name.startswith("_") and mod.name not in _NOT_READERS:
             importlib.import_module(f"{__name__}.{mod.name}")
 
 

@@ -2,7 +2,7 @@
 
 Each of those readers finds its spreadsheet, maps the official column names to
 schema fields (:func:`pick_columns`), applies the fix table
-(:func:`kerasmer.data.fixes.apply_fixes`) and hands the table to
+(:func:`kerasmer.data.readers.fixes.apply_fixes`) and hands the table to
 :func:`build_rows` with a function locating each clip's frames.  Keeping the
 loop here means every dataset validates rows, reports errors and honours the
 ``errors``/``fixes``/``check_frames`` options the same way.
@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import cv2
 import pandas as pd
 
-from kerasmer.data.fixes import RowErrors, apply_fixes, parse_frames
+from kerasmer.data.readers.fixes import RowErrors, apply_fixes, parse_frames
 from kerasmer.data.readers._common import cell_text, list_frames, make_row, to_frame
 from kerasmer.data.schema import AnnotationError
 
@@ -110,8 +110,8 @@ def build_rows(table: pd.DataFrame, *, dataset: str, file, cols: dict, fps: floa
         subject_of: ``fn(rec) -> str`` subject id.
         clip_of: ``fn(rec, onset) -> str`` clip id.
         extra_of: ``fn(rec) -> dict`` of extra columns.
-        errors: ``"raise"`` or ``"drop"`` (see :class:`~kerasmer.data.fixes.RowErrors`).
-        fixes: passed to :func:`~kerasmer.data.fixes.apply_fixes`.
+        errors: ``"raise"`` or ``"drop"`` (see :class:`~kerasmer.data.readers.fixes.RowErrors`).
+        fixes: passed to :func:`~kerasmer.data.readers.fixes.apply_fixes`.
         check_frames: decode the onset, apex and offset frames of each clip.
         long_video: the folder holds a whole recording: keep only onset..offset.
         ident: ``fn(rec) -> (subject, clip)`` for fix-table entries keyed by ids.

@@ -75,7 +75,7 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
             the fixes; ``"drop"`` (alias ``"warn"``) leaves such rows out with a
             warning naming each, and reports the count (``df.attrs["dropped"]``).
         fixes: ``True`` applies the packaged table of known annotation errors
-            (``kerasmer/data/annotation_fixes.csv``, each fix logged); ``False``
+            (``kerasmer/data/readers/annotation_fixes.csv``, each fix logged); ``False``
             applies none; or a table of your own.
         check_frames: also decode each clip's onset, apex and offset frames.
         fps: frame rate to report; default 200 (CASME II's), or the rate recorded

@@ -22,7 +22,7 @@ Expected layout under ``root``::
 
 The clip's frames are ``rawpic/s<NN>/<NN>_<code>*/img<N>.jpg`` for onset..offset.
 An offset cell of ``0`` means "not annotated"; the packaged fix table sets it to
-the apex (see :mod:`kerasmer.data.fixes`).
+the apex (see :mod:`kerasmer.data.readers.fixes`).
 """
 
 from __future__ import annotations
@@ -88,6 +88,32 @@ def _name_maps(xlsx: Path) -> tuple[dict, dict]:
     return subjects, videos
 
 
+def _main_table(xlsx: Path, expression: str) -> pd.DataFrame:
+    """The first sheet's rows of the wanted expression type, with the columns named; checks its shape."""
+    table = read_xlsx_raw(xlsx, dataset=DATASET, sheet_name=0)
+    table = table.dropna(how="all")
+    if table.shape[1] < len(MAIN_COLUMNS):
+        raise AnnotationError(DATASET, xlsx, f"first sheet has {table.shape[1]} columns; expected "
+                              f"{len(MAIN_COLUMNS)} (no header): {', '.join(MAIN_COLUMNS)}")
+    table = table.iloc[:, :len(MAIN_COLUMNS)]
+    table.columns = list(MAIN_COLUMNS)
+    if len(table) and not _digits(table.iloc[0]["onset"]):
+        raise AnnotationError(DATASET, xlsx, f"unexpected header row {list(table.iloc[0])}: the official "
+                              "file has none; remove it", row=int(table.index[0]))
+    types = table["type"].map(lambda v: cell_text(v).casefold())
+    bad = ~types.isin(TYPES.values())
+    if bad.any():
+        row = int(table.index[bad.to_numpy()][0])
+        raise AnnotationError(DATASET, xlsx, f"unexpected expression type {table.loc[row, 'type']!r}; "
+                              f"expected {' or '.join(TYPES.values())}", row=row)
+    if expression != "all":
+        keep = (types == TYPES[expression]).to_numpy()
+        logger.info("[%s] %s: reading %d %s rows; %d other-type rows not read (expression=%r)", DATASET,
+                    xlsx.name, int(keep.sum()), TYPES[expression], int((~keep).sum()), expression)
+        table = table[keep]
+    return table
+
+
 @register_reader(DATASET)
 def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: str = "raise", fixes=True,
                   check_frames: bool = False) -> pd.DataFrame:
@@ -122,27 +148,7 @@ def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: s
     root = Path(root)
     xlsx = Path(annotation) if annotation is not None else find_file(
         root, SPREADSHEET_PATTERNS, dataset=DATASET, what="code_final spreadsheet")
-    table = read_xlsx_raw(xlsx, dataset=DATASET, sheet_name=0)
-    table = table.dropna(how="all")
-    if table.shape[1] < len(MAIN_COLUMNS):
-        raise AnnotationError(DATASET, xlsx, f"first sheet has {table.shape[1]} columns; expected "
-                              f"{len(MAIN_COLUMNS)} (no header): {', '.join(MAIN_COLUMNS)}")
-    table = table.iloc[:, :len(MAIN_COLUMNS)]
-    table.columns = list(MAIN_COLUMNS)
-    if len(table) and not _digits(table.iloc[0]["onset"]):
-        raise AnnotationError(DATASET, xlsx, f"unexpected header row {list(table.iloc[0])}: the official "
-                              "file has none; remove it", row=int(table.index[0]))
-    types = table["type"].map(lambda v: cell_text(v).casefold())
-    bad = ~types.isin(TYPES.values())
-    if bad.any():
-        row = int(table.index[bad.to_numpy()][0])
-        raise AnnotationError(DATASET, xlsx, f"unexpected expression type {table.loc[row, 'type']!r}; "
-                              f"expected {' or '.join(TYPES.values())}", row=row)
-    if expression != "all":
-        keep = (types == TYPES[expression]).to_numpy()
-        logger.info("[%s] %s: reading %d %s rows; %d other-type rows not read (expression=%r)", DATASET,
-                    xlsx.name, int(keep.sum()), TYPES[expression], int((~keep).sum()), expression)
-        table = table[keep]
+    table = _main_table(xlsx, expression)
     subjects, videos = _name_maps(xlsx)
     rawpic = find_dir(root, ["rawpic", "CAS(ME)^2/rawpic", "rawpic/rawpic"], dataset=DATASET, what="rawpic folder")
     found: dict = {}

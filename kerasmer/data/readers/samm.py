@@ -73,7 +73,7 @@ def read_samm(root, *, annotation=None, errors: str = "raise", fixes=True,
         errors: ``"raise"`` (default) stops at the first row still invalid after the
             fixes; ``"drop"`` leaves such rows out, warning for each and with the
             count (``df.attrs["dropped"]``).
-        fixes: ``True`` applies the packaged fix table (:mod:`kerasmer.data.fixes`),
+        fixes: ``True`` applies the packaged fix table (:mod:`kerasmer.data.readers.fixes`),
             ``False`` none, or a table of your own (CSV path or DataFrame).
         check_frames: also decode each clip's onset, apex and offset frames.
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kerasmer.data.fixes import RowErrors
+from kerasmer.data.readers.fixes import RowErrors
 from kerasmer.data.readers import register_reader
 from kerasmer.data.readers._common import AnnotationError, find_dir, list_frames, make_row, to_frame
 from kerasmer.data.readers._sheet_reader import check_decodable

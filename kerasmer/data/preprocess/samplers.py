@@ -2,7 +2,7 @@
 
 Every sampler works on a clip given as its frames from onset to offset
 (``length`` frames) and the apex position in it (0 = onset, see
-:func:`kerasmer.data.apex.resolve_apex`), and returns frame *indices*, so the
+:func:`kerasmer.data.preprocess.apex.resolve_apex`), and returns frame *indices*, so the
 pipeline decodes only the frames it needs.  :func:`interpolate` returns frames.
 
 ============================ ======================================================
@@ -13,7 +13,7 @@ sampler                      frames
 :func:`sample_uniform`       N frames, onset -> apex -> offset (13, shallow models)
 :func:`sample_centered`      N frames centred on the apex, edges replicated (16, MERANet)
 :func:`interpolate`          linear temporal interpolation to N frames
-dynamic image                :func:`kerasmer.data.dynamic_image.dynamic_image`
+dynamic image                :func:`kerasmer.data.preprocess.dynamic_image.dynamic_image`
 ============================ ======================================================
 
 Edge cases are part of the contract: a clip shorter than N repeats frames
@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from kerasmer.data._frames import as_clip
+from kerasmer.data.preprocess._frames import as_clip
 
 
 def _check(length, apex, clip_id) -> tuple[int, int]:

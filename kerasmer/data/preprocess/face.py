@@ -24,7 +24,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from kerasmer.data._frames import as_clip, to_gray_u8
+from kerasmer.data.preprocess._frames import as_clip, to_gray_u8
 
 DETECTORS = ("haar", "mtcnn")
 # Detection runs on a copy whose longer side is at most this; the box is scaled

@@ -3,7 +3,7 @@
 The official spreadsheets contain a few known errors: apex frames that are not
 annotated (CASME II writes ``/``, SAMM ``-1``), offsets before the apex, onsets
 mistyped.  Rather than patch them silently in each reader, every correction is
-one row of a table kept in the package (``kerasmer/data/annotation_fixes.csv``),
+one row of a table kept in the package (``kerasmer/data/readers/annotation_fixes.csv``),
 with the reason and the source, and each correction applied is logged on the
 ``kerasmer.data`` logger (level INFO) and recorded in the returned DataFrame
 (column ``fixes`` and ``df.attrs["fixes_applied"]``).
@@ -127,6 +127,42 @@ def _cell_is(value, expected: str) -> bool:
     return str(value).strip().casefold() == expected.casefold()
 
 
+def _fixes_per_row(entries: pd.DataFrame, table: pd.DataFrame, ids: dict) -> dict:
+    """``{row index: [fix entries whose row / subject / clip key matches it]}``, guards not yet checked."""
+    per_row: dict = {}
+    for _, fix in entries.iterrows():
+        if fix["row"] == "*":
+            targets = list(table.index)
+        elif fix["row"]:
+            targets = [int(fix["row"])] if int(fix["row"]) in table.index else []
+        else:
+            targets = list(table.index)
+        if fix["subject"] or fix["clip"]:
+            targets = [i for i in targets if i in ids and ids[i] == (fix["subject"], fix["clip"])]
+        for idx in targets:
+            per_row.setdefault(idx, []).append(fix)
+    return per_row
+
+
+def _chosen_fixes(original: pd.Series, row_fixes: list, columns: dict, value_of) -> list:
+    """The fixes of one row whose guard holds: ``missing``/``is:`` first, then every ``invalid`` one together
+    if the row is invalid as given or once the others are applied."""
+    chosen = []
+    for fix in row_fixes:
+        cell = original[columns[fix["field"]]]
+        if fix["when"] == "missing" and _frame_or_none(cell) is None:
+            chosen.append(fix)
+        elif fix["when"].startswith("is:") and _cell_is(cell, fix["when"][3:]):
+            chosen.append(fix)
+    trial = original.copy()
+    for fix in chosen:
+        trial[columns[fix["field"]]] = value_of(fix)
+    invalid_fixes = [f for f in row_fixes if f["when"] == "invalid"]
+    if invalid_fixes and (_row_invalid(original, columns) or _row_invalid(trial, columns)):
+        chosen += invalid_fixes
+    return chosen
+
+
 def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident=None,
                 fixes=True) -> tuple[pd.DataFrame, list[dict]]:
     """Apply the fix table to an annotation table before its rows are parsed.
@@ -173,43 +209,15 @@ def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident
     if entries.empty:
         return table, []
     ids = {idx: ident(rec) for idx, rec in table.iterrows()} if ident is not None else {}
-
-    # Candidate (row index, entry) pairs.
-    per_row: dict = {}
-    for _, fix in entries.iterrows():
-        if fix["row"] == "*":
-            targets = list(table.index)
-        elif fix["row"]:
-            targets = [int(fix["row"])] if int(fix["row"]) in table.index else []
-        else:
-            targets = list(table.index)
-        if fix["subject"] or fix["clip"]:
-            targets = [i for i in targets if i in ids and ids[i] == (fix["subject"], fix["clip"])]
-        for idx in targets:
-            per_row.setdefault(idx, []).append(fix)
-
     applied = []
-    for idx, row_fixes in per_row.items():
+    for idx, row_fixes in _fixes_per_row(entries, table, ids).items():
         original = table.loc[idx].copy()
 
         def value_of(fix, _orig=original):
             return int(fix["value"]) if fix["value"].isdigit() else _frame_or_none(_orig[columns[fix["value"]]])
 
-        chosen = []
-        for fix in row_fixes:
-            cell = original[columns[fix["field"]]]
-            if fix["when"] == "missing" and _frame_or_none(cell) is None:
-                chosen.append(fix)
-            elif fix["when"].startswith("is:") and _cell_is(cell, fix["when"][3:]):
-                chosen.append(fix)
-        trial = original.copy()
-        for fix in chosen:
-            trial[columns[fix["field"]]] = value_of(fix)
-        invalid_fixes = [f for f in row_fixes if f["when"] == "invalid"]
-        if invalid_fixes and (_row_invalid(original, columns) or _row_invalid(trial, columns)):
-            chosen += invalid_fixes
         notes = []
-        for fix in chosen:
+        for fix in _chosen_fixes(original, row_fixes, columns, value_of):
             col = columns[fix["field"]]
             old, new = original[col], value_of(fix)
             if new is None:  # copying a field that is itself missing fixes nothing

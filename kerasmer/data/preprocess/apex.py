@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from kerasmer.data._frames import as_clip, clip_name, read_frames, to_gray_u8
-from kerasmer.data.flow import optical_flow
+from kerasmer.data.preprocess._frames import as_clip, clip_name, read_frames, to_gray_u8
+from kerasmer.data.preprocess.flow import optical_flow
 from kerasmer.data.schema import AnnotationError
 
 APEX_CHOICES = ("annotated", "spotted", "middle")
@@ -161,7 +161,7 @@ def apex_curve(
 
     Args:
         frames: ``(T, H, W[, C])`` clip, onset first.
-        method: flow method, see :func:`kerasmer.data.flow.optical_flow`.
+        method: flow method, see :func:`kerasmer.data.preprocess.flow.optical_flow`.
         size: frames are downscaled so their longer side is at most this
             (flow at 128 px is fast and still sees the movement).
         global_motion: ``"affine"`` subtracts a least-squares affine fit of the

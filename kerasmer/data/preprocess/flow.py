@@ -1,4 +1,4 @@
-"""Optical flow and optical strain between two frames, and the ``"flow"`` model input.
+"""Optical flow and optical strain between two frames, and the ``(u, v, strain)`` image made of them.
 
 The field's standard hand-crafted input for micro-expressions (OFF-ApexNet,
 STSTNet, ...) is the optical flow between the onset and the apex frame, with
@@ -10,16 +10,19 @@ Methods:
 * ``"dis"``: Dense Inverse Search, OpenCV main; the fastest.
 * ``"tvl1"``: Dual TV-L1, the one most MER papers use; it lives only in
   ``opencv-contrib`` (``cv2.optflow``), which replaces ``opencv-python-headless``.
+
+The ``"flow"`` input builder (which frames, face crop, apex) is
+:func:`kerasmer.data.pipeline.inputs.make_flow_builder`, and its augmentation
+:func:`kerasmer.data.pipeline.augment.make_flow_augment`; this module depends on
+no other part of :mod:`kerasmer.data`, so apex spotting can use it.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import cv2
 import numpy as np
 
-from kerasmer.data._frames import clip_name, read_frames, to_gray_u8
+from kerasmer.data.preprocess._frames import to_gray_u8
 
 FLOW_METHODS = ("farneback", "dis", "tvl1")
 _FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
@@ -184,159 +187,4 @@ def flow_input(
     return np.concatenate([flow, strain[..., None]], axis=-1).astype(np.float32)
 
 
-def make_flow_builder(
-    *,
-    method: str = "farneback",
-    apex: str = "annotated",
-    face=None,
-    work_size: int = 112,
-    normalize: str = "clip",
-    remove_global: bool = False,
-):
-    """A ``"flow"`` input builder ``fn(row, input_shape) -> (H, W, 3) array`` for the pipeline.
-
-    It reads only the onset and apex frames (all frames when the apex is
-    spotted), crops the face if asked (detected on the onset frame, the same
-    crop for both), computes the flow at ``work_size`` or the input size,
-    whichever is larger, and resizes it to ``input_shape``.
-
-    Args:
-        method: flow method, see :func:`optical_flow`.
-        apex: ``"annotated"``, ``"spotted"`` or ``"middle"``, see
-            :func:`kerasmer.data.apex.resolve_apex`.
-        face: ``None`` (frames are already cropped, as in the datasets'
-            cropped releases), a detector name (``"haar"``) or a
-            :class:`~kerasmer.data.face.FaceCropper`.
-        work_size: shorter side the flow is computed at; small model inputs
-            (28 x 28 for STSTNet) would make sub-pixel movements invisible.
-        normalize, remove_global: see :func:`flow_input`.
-
-    Returns:
-        The builder; its ``config`` attribute is a JSON-friendly dict of the
-        settings (use it in the preprocessing-cache key).
-
-    Example:
-        >>> build = make_flow_builder(method="dis", face="haar")
-        >>> x = build(df.iloc[0], (112, 112, 3))  # doctest: +SKIP
-    """
-    from kerasmer.data.face import FaceCropper  # local: face imports nothing from here, but keep flow light
-
-    if method not in FLOW_METHODS:
-        raise ValueError(f"make_flow_builder: method must be one of {FLOW_METHODS}, got {method!r}")
-    if apex not in ("annotated", "spotted", "middle"):
-        raise ValueError(f"make_flow_builder: apex must be 'annotated', 'spotted' or 'middle', got {apex!r}")
-    if isinstance(face, str):
-        face = FaceCropper(face, size=None)
-    elif face is not None and not isinstance(face, FaceCropper):
-        raise TypeError("make_flow_builder: face must be None, a detector name or a FaceCropper, "
-                        f"got {type(face).__name__}")
-
-    def build_flow(row, input_shape) -> np.ndarray:
-        from kerasmer.data.apex import clip_span, resolve_apex
-
-        name = clip_name(row)
-        shape = tuple(input_shape)
-        if len(shape) != 3 or shape[-1] != 3:
-            raise ValueError(f"clip {name}: the 'flow' input is (H, W, 3) (u, v, strain); got input_shape {shape}")
-        span = clip_span(row)
-        paths = list(row["frame_paths"])
-        if apex == "spotted":
-            clip = read_frames(paths[span.start : span.stop + 1], gray=True, clip_id=name)
-            rel = resolve_apex(row, "spotted", frames=clip, method=method)
-            pair = clip[[0, rel]]
-        else:
-            rel = resolve_apex(row, apex)
-            pair = read_frames([paths[span.start], paths[span.start + rel]], gray=True, clip_id=name)
-        if rel == 0:
-            # Flow between a frame and itself is ~0.1 px of solver noise, which
-            # normalisation would blow up to full range: return the true answer.
-            warnings.warn(f"clip {name}: the apex is the onset frame, so its flow input is all zeros", stacklevel=2)
-            return np.zeros(shape, np.float32)
-        if face is not None:
-            pair = _crop_pair(face, pair, paths[span.start : span.stop + 1], name)
-        h, w = shape[:2]
-        k = max(1.0, work_size / min(h, w))
-        work = (round(h * k), round(w * k))
-        pair = [cv2.resize(f, (work[1], work[0]), interpolation=cv2.INTER_AREA) for f in pair]
-        return flow_input(pair[0], pair[1], method=method, size=(h, w), normalize=normalize,
-                          remove_global=remove_global)
-
-    face_cfg = face.config() if face is not None else None
-    build_flow.config = {"modality": "flow", "method": method, "apex": apex, "face": face_cfg,
-                         "work_size": work_size, "normalize": normalize, "remove_global": remove_global}
-    return build_flow
-
-
-def _crop_pair(face, pair, clip_paths, name):
-    """Crop onset and apex with one detection; search the whole clip only if neither has a face."""
-    from kerasmer.data.face import NoFaceError, apply_crop
-
-    try:
-        return face.crop_clip(pair, clip_id=name)
-    except NoFaceError:
-        _, det = face.find_face(read_frames(clip_paths, gray=True, clip_id=name), clip_id=name)
-        m, out = face.crop_matrix(det)
-        return apply_crop(pair, m, out)
-
-
-def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0):
-    """Augmentation for ``(u, v, strain)`` inputs, in TensorFlow, for ``tf.data`` maps.
-
-    A flow field is not an image: flipping left-right must also negate u, and
-    rotating must rotate the (u, v) vectors as well as move them.  Brightness
-    changes have no meaning for flow (and clipping to [0, 255] would erase
-    every negative displacement), so there are none.  Strain is a scalar and
-    is only moved.
-
-    Args:
-        flip: random left-right flip (probability 0.5).
-        rotation: largest rotation in degrees, uniform in ``[-rotation, rotation]``.
-        seed: fixed part of the stateless random seed.
-
-    Returns:
-        ``apply(x, rnd) -> x``: ``x`` a ``(H, W, 3)`` float tensor, ``rnd`` an
-        int scalar drawn per element and epoch (as ``make_dataset`` does with
-        ``tf.data.Dataset.random``); the same ``(rnd, seed)`` gives the same transform.
-
-    Example:
-        >>> augment = make_flow_augment(rotation=5.0)  # doctest: +SKIP
-        >>> ds = tf.data.Dataset.zip((xs, tf.data.Dataset.random(seed=0))).map(augment)  # doctest: +SKIP
-    """
-    import math
-
-    import keras
-    import tensorflow as tf
-
-    max_angle = math.radians(float(rotation))
-
-    def apply(x, rnd):
-        s = tf.stack([tf.cast(rnd, tf.int64), tf.constant(seed, tf.int64)])
-        u, v, strain = x[..., 0], x[..., 1], x[..., 2]
-        if flip:
-            do = tf.random.stateless_uniform((), seed=s + [0, 1]) < 0.5
-            u = tf.where(do, -tf.reverse(u, axis=[1]), u)
-            v = tf.where(do, tf.reverse(v, axis=[1]), v)
-            strain = tf.where(do, tf.reverse(strain, axis=[1]), strain)
-        x = tf.stack([u, v, strain], axis=-1)
-        if max_angle > 0:
-            angle = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
-            h, w = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
-            cos, sin = tf.cos(angle), tf.sin(angle)
-            cx, cy = (w - 1) / 2, (h - 1) / 2
-            # output pixel -> input pixel is a rotation by +angle about the centre, so a
-            # displacement d at the input is R(-angle) d at the output
-            transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
-            x = keras.ops.image.affine_transform(x[None], transform[None], interpolation="bilinear",
-                                                 fill_mode="reflect", data_format="channels_last")[0]
-            u, v = x[..., 0], x[..., 1]
-            x = tf.stack([cos * u + sin * v, -sin * u + cos * v, x[..., 2]], axis=-1)
-        return x
-
-    return apply
-
-
-flow_builder = make_flow_builder()
-"""The default ``"flow"`` builder: Farneback, annotated apex, frames used as given."""
-
-__all__ = ["FLOW_METHODS", "flow_builder", "flow_input", "make_flow_augment", "make_flow_builder", "optical_flow",
-           "optical_strain", "resize_flow"]
+__all__ = ["FLOW_METHODS", "flow_input", "optical_flow", "optical_strain", "resize_flow"]

@@ -31,6 +31,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from kerasmer.data.readers import read_dataset
+
 logger = logging.getLogger("kerasmer.data")
 
 MEGC3_CLASSES = ("negative", "positive", "surprise")
@@ -157,8 +159,6 @@ def composite(names: Sequence[str] = ("casme2", "samm", "smic"), roots=None, sch
         ...                          "smic": "/data/SMIC_all_raw"})  # doctest: +SKIP
         >>> summary["per_dataset"]  # doctest: +SKIP
     """
-    from kerasmer.data.readers import read_dataset
-
     names = list(names)
     if len(set(names)) != len(names):
         raise ValueError(f"composite: duplicated dataset names in {names}")

@@ -35,8 +35,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from kerasmer import __version__  # set first thing in kerasmer/__init__.py, before any subpackage loads
 from kerasmer.core.atomic import atomic_write
-from kerasmer.data._frames import clip_name
+from kerasmer.data.preprocess._frames import clip_name
 
 CACHE_FORMAT = 1
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -152,8 +153,6 @@ class PreprocessCache:
     """
 
     def __init__(self, root, *, config: dict, annotation):
-        from kerasmer import __version__
-
         self.root = Path(root).expanduser()
         self.config = _jsonable(config, "config")
         self.annotation_files = annotation_files(annotation)
@@ -277,7 +276,7 @@ class PreprocessCache:
             >>> xs = cache.dataset(train_df, flow_builder, (112, 112, 3))  # doctest: +SKIP
             >>> ds = tf.data.Dataset.zip((xs, labels)).shuffle(256).batch(16)  # doctest: +SKIP
         """
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: loads only when a dataset is built
 
         shape = [int(s) for s in input_shape]
         extra = {"input_shape": shape}

@@ -1,18 +1,17 @@
 """From annotation rows to ``tf.data`` batches: memo, preprocessing cache, normalization, datasets.
 
 * :func:`build_input` turns one row into one model input (built by
-  :func:`~kerasmer.data.inputs.make_input_builder`), memoized in-process so
+  :func:`~kerasmer.data.pipeline.inputs.make_input_builder`), memoized in-process so
   that leave-one-subject-out folds do not decode a clip again and, with
-  ``cache_dir``, stored on disk by :class:`~kerasmer.data.cache.PreprocessCache`
+  ``cache_dir``, stored on disk by :class:`~kerasmer.data.pipeline.cache.PreprocessCache`
   so that later runs do not either.
 * :func:`fit_normalization` gives per-channel mean/std over training rows.
 * :func:`make_dataset` builds the ``tf.data.Dataset`` of ``(x, y)`` batches:
   decode (or read the cache) → cache → shuffle or balance → augment → normalize
-  → batch → prefetch; :func:`make_dataset_for_model` takes the modality, input
-  shape and clip sampler from the model registry.
+  → batch → prefetch.  :func:`~kerasmer.data.pipeline.model_spec.make_dataset_for_model`
+  takes the modality, input shape, clip sampler and augmentation from a model's spec.
 
-Decoding and the input builders live in :mod:`kerasmer.data.inputs` and are
-re-exported here.
+Decoding and the input builders live in :mod:`kerasmer.data.pipeline.inputs`.
 """
 
 from __future__ import annotations
@@ -25,19 +24,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from kerasmer.data.augment import DEFAULT_AUGMENT, image_augment, make_augment, resolve_augment  # noqa: F401
-from kerasmer.data.inputs import (  # noqa: F401  (re-exported: the pipeline's public names since 0.1)
-    APEX_CHOICES, DECODE_STATS, INPUT_BUILDERS, SAMPLER_CHOICES, _builder_config, _clip_name, _field, decode_frame,
-    load_clip, make_input_builder, register_input_builder, sample_frame_numbers,
-)
-
-MODEL_SAMPLERS = {"meranet18": "centered", "resnet3d18": "centered"}
-"""Clip models whose paper feeds a window centred on the apex (MERANet §4.2) rather than onset→apex→offset."""
-
-
-def _augment_fn(settings: Mapping, input_shape, seed: int):
-    """Image augmentation (kept under its old name for ``benchmarks/bench_pipeline.py``)."""
-    return image_augment(settings, input_shape, seed)
+from kerasmer.data.pipeline.augment import make_augment, resolve_augment
+from kerasmer.data.pipeline.cache import PreprocessCache
+from kerasmer.data.pipeline.inputs import builder_config, clip_label, make_input_builder, row_field
 
 
 # ----------------------------------------------------------------- memo and disk cache
@@ -85,7 +74,7 @@ def clear_input_cache(max_bytes: int | None = None) -> None:
 
 
 def preprocess_cache(cache_dir, annotation, builder, modality: str):
-    """The :class:`~kerasmer.data.cache.PreprocessCache` the pipeline uses for a builder under ``cache_dir``.
+    """The :class:`~kerasmer.data.pipeline.cache.PreprocessCache` the pipeline uses for a builder under ``cache_dir``.
 
     Its key is the builder's config (modality, apex, face, sampler, flow
     settings) and the annotation file(s) behind ``annotation`` (a DataFrame's
@@ -96,25 +85,23 @@ def preprocess_cache(cache_dir, annotation, builder, modality: str):
         >>> pc = preprocess_cache("/tmp/kcache", df, make_input_builder("clip"), "clip")  # doctest: +SKIP
         >>> pc.hits, pc.misses  # doctest: +SKIP
     """
-    from kerasmer.data.cache import PreprocessCache
-
-    cache = PreprocessCache(cache_dir, config=_builder_config(builder, modality), annotation=annotation)
+    cache = PreprocessCache(cache_dir, config=builder_config(builder, modality), annotation=annotation)
     return _DISK_CACHES.setdefault(str(cache.directory), cache)
 
 
 def _input(row, modality, input_shape, builder, disk) -> np.ndarray:
     """Memo → disk cache → builder; the memo's own array (callers copy if they write)."""
     apex = row.get("apex") if hasattr(row, "get") else None
-    key = (tuple(_field(row, "frame_paths")), int(_field(row, "onset")),
-           None if apex is None or pd.isna(apex) else int(apex), int(_field(row, "offset")), modality, input_shape,
-           json.dumps(_builder_config(builder, modality), sort_keys=True, default=str))
+    key = (tuple(row_field(row, "frame_paths")), int(row_field(row, "onset")),
+           None if apex is None or pd.isna(apex) else int(apex), int(row_field(row, "offset")), modality, input_shape,
+           json.dumps(builder_config(builder, modality), sort_keys=True, default=str))
     cached = _CACHE.get(key)
     if cached is None:
         build = disk.cached(builder) if disk is not None else builder
         cached = np.asarray(build(row, input_shape), dtype=np.float32)
         if cached.shape != input_shape:
             raise RuntimeError(f"input builder {modality!r} returned shape {cached.shape} for clip "
-                               f"{_clip_name(row)}, expected {input_shape}")
+                               f"{clip_label(row)}, expected {input_shape}")
         _CACHE.put(key, cached)
     return cached
 
@@ -204,7 +191,7 @@ def _one_hot_labels(df, class_names, label_column) -> np.ndarray:
         label = row[label_column]
         if label not in index:
             src = row.get("source", "")
-            raise ValueError(f"make_dataset: clip {_clip_name(row)} ({src}) has {label_column} {label!r}, "
+            raise ValueError(f"make_dataset: clip {clip_label(row)} ({src}) has {label_column} {label!r}, "
                              f"not one of class_names {list(class_names)}")
         y[i, index[label]] = 1.0
     return y
@@ -230,9 +217,9 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
         training: shuffle each epoch (and, by default, augment).
         seed: seed for shuffling, balancing and augmentation.
         augment: ``None`` = augment iff ``training``; ``True``/``False``; or a dict
-            overriding :data:`~kerasmer.data.augment.DEFAULT_AUGMENT` (``flip``,
+            overriding :data:`~kerasmer.data.pipeline.augment.DEFAULT_AUGMENT` (``flip``,
             ``rotation``, ``brightness``, ``contrast``, ``color_shift``,
-            ``salt_pepper``; see :mod:`kerasmer.data.augment`).  Every frame of a
+            ``salt_pepper``; see :mod:`kerasmer.data.pipeline.augment`).  Every frame of a
             clip gets the same geometric and photometric transform; ``"flow"``
             inputs get flip (negating u) and rotation only.
         normalization: ``(mean, std)`` per channel; ``None`` = fit on ``df`` (pass
@@ -264,7 +251,7 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
         >>> norm = fit_normalization(train_df, modality="dynamic_image", input_shape=(112, 112, 3))  # doctest: +SKIP
         >>> test = make_dataset(test_df, ..., normalization=norm)  # doctest: +SKIP
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loads only when a dataset is built
 
     builder = make_input_builder(modality, apex=apex, face=face, sampler=sampler, flow=flow)
     if len(df) == 0:
@@ -276,10 +263,42 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
     df = df.reset_index(drop=True)
     labels = _one_hot_labels(df, list(class_names), label_column)
     settings = resolve_augment(augment, training)
-    options = dict(apex=apex, face=face, sampler=sampler, flow=flow, cache_dir=cache_dir)
     if normalization is None:
-        normalization = fit_normalization(df, modality=modality, input_shape=input_shape, **options)
+        normalization = fit_normalization(df, modality=modality, input_shape=input_shape, apex=apex, face=face,
+                                          sampler=sampler, flow=flow, cache_dir=cache_dir)
     disk = preprocess_cache(cache_dir, df, builder, modality) if cache_dir is not None else None
+    source = _source(df, labels, modality, input_shape, builder, disk)
+    if balance:
+        ds = _balanced(source, labels, len(df), seed)
+    else:
+        ds = source(np.arange(len(df)), cache)
+        if training:
+            ds = ds.shuffle(len(df), seed=seed, reshuffle_each_iteration=True)
+    user_keys = tuple(augment) if isinstance(augment, Mapping) else ()
+    apply = make_augment(settings, input_shape, seed, modality, user_keys) if settings else None
+    return _augment_and_normalize(ds, apply, seed, normalization).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _augment_and_normalize(ds, apply, seed: int, normalization):
+    """``apply(x, rnd)`` (if any) with one fresh random number per element and epoch (seeded), then
+    ``(x - mean) / std`` unless ``normalization`` is False."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    if apply is not None:
+        rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (apply(xy[0], r), xy[1]),
+                                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if normalization is not False:
+        mean = tf.constant(np.asarray(normalization[0], np.float32))
+        std = tf.constant(np.asarray(normalization[1], np.float32))
+        ds = ds.map(lambda x, y: ((x - mean) / std, y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds
+
+
+def _source(df: pd.DataFrame, labels: np.ndarray, modality: str, input_shape: tuple, builder, disk):
+    """``source(idx, keep)``: the ``(x, y)`` dataset of rows ``idx`` in that order; ``keep``: ``.cache()`` it."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
     rows = [row for _, row in df.iterrows()]
 
     def load(i):
@@ -291,7 +310,6 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
         return x, tf.gather(labels, i)
 
     def source(idx: np.ndarray, keep: bool):
-        """(x, y) of rows ``idx``, in that order; ``keep``: tf.data's in-memory ``.cache()``."""
         if disk is not None:  # read by TF ops: parallel reads, no Python (GIL) per element
             xs = disk.dataset(df.iloc[idx], builder, input_shape)
             ds = tf.data.Dataset.zip((xs, tf.data.Dataset.from_tensor_slices(labels[idx])))
@@ -300,88 +318,25 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
                 load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.cache() if keep else ds
 
-    if balance:
-        present = [c for c in range(len(class_names)) if labels[:, c].any()]
-        # No .cache() here: an epoch stops part-way through a class's cycle, and tf.data drops a
-        # partly read cache; the in-process memo (or cache_dir's files) spares the decoding instead.
-        per_class = []
-        for c in present:
-            idx = np.flatnonzero(labels[:, c])
-            per_class.append(source(idx, False).shuffle(len(idx), seed=seed + 1 + c,
-                                                        reshuffle_each_iteration=True).repeat())
-        # blocks of one draw per class, in a new seeded order per block: exactly balanced up to one block
-        choice = tf.data.Dataset.range(len(present)).shuffle(len(present), seed=seed,
-                                                             reshuffle_each_iteration=True).repeat()
-        ds = tf.data.Dataset.choose_from_datasets(per_class, choice).take(len(rows))
-    else:
-        ds = source(np.arange(len(rows)), cache)
-        if training:
-            ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    if settings:
-        user_keys = tuple(augment) if isinstance(augment, Mapping) else ()
-        apply = make_augment(settings, input_shape, seed, modality, user_keys)
-        # one fresh random number per element and epoch: deterministic for the seed
-        rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (apply(xy[0], r), xy[1]),
-                                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if normalization is not False:
-        mean = tf.constant(np.asarray(normalization[0], np.float32))
-        std = tf.constant(np.asarray(normalization[1], np.float32))
-        ds = ds.map(lambda x, y: ((x - mean) / std, y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return source
 
 
-def model_input_options(model_name: str, input_shape=None) -> dict:
-    """``modality``, ``input_shape`` (and ``sampler`` for clips) of a registered model, for the pipeline.
+def _balanced(source, labels: np.ndarray, n: int, seed: int):
+    """``n`` class-balanced draws: blocks of one clip of every class present, in a seeded order per block."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
 
-    Example:
-        >>> model_input_options("learnet")  # doctest: +SKIP
-        {'modality': 'dynamic_image', 'input_shape': (112, 112, 3)}
-    """
-    import kerasmer
-
-    info = kerasmer.model_info(model_name)
-    options = {"modality": info.modality, "input_shape": tuple(int(v) for v in (input_shape or info.input_shape))}
-    if info.modality == "clip":
-        options["sampler"] = MODEL_SAMPLERS.get(info.name, "uniform")
-    return options
-
-
-def make_dataset_for_model(df: pd.DataFrame, model_name: str, *, class_names: Sequence[str], input_shape=None,
-                           **kwargs):
-    """:func:`make_dataset` with the modality, input shape and clip sampler of a registered model.
-
-    Args:
-        df: rows of a reader's DataFrame.
-        model_name: a name of ``kerasmer.list_models()``.
-        class_names: class order of the one-hot labels.
-        input_shape: overrides the registry's default input shape.
-        **kwargs: any other :func:`make_dataset` option (a ``sampler`` given here
-            overrides :data:`MODEL_SAMPLERS`).
-
-    Returns:
-        The ``tf.data.Dataset`` of :func:`make_dataset`.
-
-    Raises:
-        ValueError: unknown model (the message names close ones).
-        TypeError: ``modality`` given (it comes from the registry).
-
-    Example:
-        >>> ds = make_dataset_for_model(train_df, "learnet", class_names=["negative", "positive", "surprise"],
-        ...                             training=True)  # doctest: +SKIP
-    """
-    if "modality" in kwargs:
-        raise TypeError(f"make_dataset_for_model: modality comes from model {model_name!r}'s registry entry; "
-                        "call make_dataset to choose another")
-    options = model_input_options(model_name, input_shape)
-    if "sampler" in kwargs:
-        options["sampler"] = kwargs.pop("sampler")
-    return make_dataset(df, class_names=class_names, **options, **kwargs)
+    present = [c for c in range(labels.shape[1]) if labels[:, c].any()]
+    # No .cache() here: an epoch stops part-way through a class's cycle, and tf.data drops a
+    # partly read cache; the in-process memo (or cache_dir's files) spares the decoding instead.
+    per_class = []
+    for c in present:
+        idx = np.flatnonzero(labels[:, c])
+        per_class.append(source(idx, False).shuffle(len(idx), seed=seed + 1 + c,
+                                                    reshuffle_each_iteration=True).repeat())
+    # blocks of one draw per class, in a new seeded order per block: exactly balanced up to one block
+    choice = tf.data.Dataset.range(len(present)).shuffle(len(present), seed=seed,
+                                                         reshuffle_each_iteration=True).repeat()
+    return tf.data.Dataset.choose_from_datasets(per_class, choice).take(n)
 
 
-__all__ = [
-    "APEX_CHOICES", "DECODE_STATS", "DEFAULT_AUGMENT", "INPUT_BUILDERS", "MODEL_SAMPLERS", "SAMPLER_CHOICES",
-    "build_input", "clear_input_cache", "decode_frame", "fit_normalization", "load_clip", "make_dataset",
-    "make_dataset_for_model", "make_input_builder", "model_input_options", "preprocess_cache",
-    "register_input_builder", "sample_frame_numbers",
-]
+__all__ = ["build_input", "clear_input_cache", "fit_normalization", "make_dataset", "preprocess_cache"]

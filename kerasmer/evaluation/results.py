@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kerasmer.evaluation import compute_metrics, mean_std_across_folds
+from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
 
 
 @dataclasses.dataclass
@@ -127,10 +127,6 @@ class RunResult:
             lines.append(f"{'mean±std':>14} {'':>4} {a['accuracy']['mean']:.3f}±{a['accuracy']['std']:.3f} "
                          f"(per-fold mean, not the pooled score)")
         return "\n".join(lines)
-
-
-# The foundation slice's name for the same thing; the quickstart notebook uses it.
-LosoResult = RunResult
 
 
 def predictions_frame(folds, class_names) -> pd.DataFrame:

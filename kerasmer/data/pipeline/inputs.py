@@ -4,9 +4,9 @@
 * :func:`make_input_builder` makes the builder ``fn(row, input_shape)`` of a
   modality (``"dynamic_image"``, ``"frame"``, ``"clip"``, ``"flow"``; more with
   :func:`register_input_builder`) with the preprocessing options: which apex
-  (:func:`~kerasmer.data.apex.resolve_apex`), face cropping
-  (:class:`~kerasmer.data.face.FaceCropper`) and, for clips, the temporal
-  sampler (:mod:`kerasmer.data.samplers`).  Its ``config`` keys the
+  (:func:`~kerasmer.data.preprocess.apex.resolve_apex`), face cropping
+  (:class:`~kerasmer.data.preprocess.face.FaceCropper`) and, for clips, the temporal
+  sampler (:mod:`kerasmer.data.preprocess.samplers`).  Its ``config`` keys the
   preprocessing cache.
 
 :mod:`kerasmer.data.pipeline` memoizes, caches and batches what these build.
@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from kerasmer.data.dynamic_image import dynamic_image
+from kerasmer.data.preprocess import samplers
+from kerasmer.data.preprocess._frames import clip_name, read_frames
+from kerasmer.data.preprocess.apex import clip_span, resolve_apex
+from kerasmer.data.preprocess.dynamic_image import dynamic_image
+from kerasmer.data.preprocess.face import FaceCropper, NoFaceError, apply_crop
+from kerasmer.data.preprocess.flow import FLOW_METHODS, flow_input
 from kerasmer.data.schema import AnnotationError
 
 # Counts frame decodes (cv2.imread calls) since import; tests use it to prove caching.
@@ -37,14 +43,14 @@ SAMPLER_CHOICES = ("uniform", "centered", "interpolate")
 # ----------------------------------------------------------------- decoding
 
 
-def _field(row, name):
+def row_field(row, name):
     try:
         return row[name]
     except (KeyError, IndexError) as err:
         raise KeyError(f"row has no {name!r} field; expected a row of read_dataset()'s DataFrame") from err
 
 
-def _clip_name(row) -> str:
+def clip_label(row) -> str:
     try:
         return f"{row['dataset']} {row['subject']}/{row['clip']}"
     except (KeyError, IndexError):
@@ -97,17 +103,17 @@ def load_clip(row, *, frames: Sequence[int] | None = None) -> np.ndarray:
         >>> clip.shape  # doctest: +SKIP
         (31, 128, 128, 3)
     """
-    paths, numbers = list(_field(row, "frame_paths")), [int(n) for n in _field(row, "frame_numbers")]
+    paths, numbers = list(row_field(row, "frame_paths")), [int(n) for n in row_field(row, "frame_numbers")]
     by_number = dict(zip(numbers, paths))
     if frames is None:
-        onset, offset = int(_field(row, "onset")), int(_field(row, "offset"))
+        onset, offset = int(row_field(row, "onset")), int(row_field(row, "offset"))
         frames = [n for n in numbers if onset <= n <= offset]
         if not frames:
-            raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
+            raise AnnotationError(str(row.get("dataset", "?")), clip_label(row),
                                   f"no frame in onset..offset {onset}..{offset}")
     missing = [int(n) for n in frames if int(n) not in by_number]
     if missing:
-        raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
+        raise AnnotationError(str(row.get("dataset", "?")), clip_label(row),
                               f"frame number(s) {missing[:5]} not among the clip's frames "
                               f"{numbers[0]}..{numbers[-1]}")
     dataset = str(row.get("dataset", "frames"))
@@ -161,10 +167,10 @@ def register_input_builder(modality: str) -> Callable:
 
 def _present_numbers(row) -> list[int]:
     """Frame numbers present in onset..offset, in order (what the samplers index)."""
-    onset, offset = int(_field(row, "onset")), int(_field(row, "offset"))
-    numbers = [int(n) for n in _field(row, "frame_numbers") if onset <= int(n) <= offset]
+    onset, offset = int(row_field(row, "onset")), int(row_field(row, "offset"))
+    numbers = [int(n) for n in row_field(row, "frame_numbers") if onset <= int(n) <= offset]
     if not numbers:
-        raise AnnotationError(str(row.get("dataset", "?")), _clip_name(row),
+        raise AnnotationError(str(row.get("dataset", "?")), clip_label(row),
                               f"no frame in onset..offset {onset}..{offset}")
     return numbers
 
@@ -176,13 +182,11 @@ def _apex_position(row, numbers: list[int], apex) -> int:
         if value is not None and not pd.isna(value):
             return int(np.abs(np.asarray(numbers) - int(value)).argmin())
         return len(numbers) // 2
-    from kerasmer.data.apex import resolve_apex
-
     return resolve_apex(row, apex)
 
 
 def sample_frame_numbers(row, num_frames: int) -> list[int]:
-    """``num_frames`` frame numbers onset→apex→offset, by :func:`kerasmer.data.samplers.sample_uniform`.
+    """``num_frames`` frame numbers onset→apex→offset, by :func:`kerasmer.data.preprocess.samplers.sample_uniform`.
 
     The samples index the frames present in onset..offset; onset, apex and offset
     are among them and the rest are shared between the rise and the fall in
@@ -193,12 +197,10 @@ def sample_frame_numbers(row, num_frames: int) -> list[int]:
         ...                       "frame_numbers": list(range(21))}, 5)
         [0, 4, 9, 15, 20]
     """
-    from kerasmer.data.samplers import sample_uniform
-
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     numbers = _present_numbers(row)
-    return [numbers[i] for i in sample_uniform(len(numbers), _apex_position(row, numbers, None), n=num_frames)]
+    return [numbers[i] for i in samplers.sample_uniform(len(numbers), _apex_position(row, numbers, None), n=num_frames)]
 
 
 def _decode(row, numbers: Sequence[int], face) -> np.ndarray:
@@ -210,7 +212,7 @@ def _decode(row, numbers: Sequence[int], face) -> np.ndarray:
     frames = load_clip(row, frames=need)
     if face is not None:
         with _FACE_LOCK:  # tf.data calls builders from several threads; one detector object is shared
-            frames = face.crop_clip(frames, clip_id=_clip_name(row))
+            frames = face.crop_clip(frames, clip_id=clip_label(row))
     where = {n: i for i, n in enumerate(need)}
     return frames[[where[int(n)] for n in numbers]]
 
@@ -235,12 +237,10 @@ def _builtin(modality: str, apex, face, sampler) -> Callable:
         pos = _apex_position(row, numbers, apex)
         if modality == "frame":
             return _resize(_decode(row, [numbers[pos]], face), size, channels)[0]
-        from kerasmer.data import samplers
-
         if sampler == "interpolate":
             return samplers.interpolate(_resize(_decode(row, numbers, face), size, channels), shape[0],
-                                        clip_id=_clip_name(row))
-        pick = samplers.sample_indices(sampler, len(numbers), pos, n=shape[0], clip_id=_clip_name(row))
+                                        clip_id=clip_label(row))
+        pick = samplers.sample_indices(sampler, len(numbers), pos, n=shape[0], clip_id=clip_label(row))
         return _resize(_decode(row, [numbers[i] for i in pick], face), size, channels)
 
     build.config = {"modality": modality, "face": face.config() if face is not None else None}
@@ -251,6 +251,104 @@ def _builtin(modality: str, apex, face, sampler) -> Callable:
     build.__name__ = build.__qualname__ = f"build_{modality}"
     return build
 
+
+# ----------------------------------------------------------------- the flow builder
+
+
+def make_flow_builder(
+    *,
+    method: str = "farneback",
+    apex: str = "annotated",
+    face=None,
+    work_size: int = 112,
+    normalize: str = "clip",
+    remove_global: bool = False,
+):
+    """A ``"flow"`` input builder ``fn(row, input_shape) -> (H, W, 3) array`` for the pipeline.
+
+    It reads only the onset and apex frames (all frames when the apex is
+    spotted), crops the face if asked (detected on the onset frame, the same
+    crop for both), computes the flow at ``work_size`` or the input size,
+    whichever is larger, and resizes it to ``input_shape``.
+
+    Args:
+        method: flow method, see :func:`~kerasmer.data.preprocess.flow.optical_flow`.
+        apex: ``"annotated"``, ``"spotted"`` or ``"middle"``, see
+            :func:`kerasmer.data.preprocess.apex.resolve_apex`.
+        face: ``None`` (frames are already cropped, as in the datasets'
+            cropped releases), a detector name (``"haar"``) or a
+            :class:`~kerasmer.data.preprocess.face.FaceCropper`.
+        work_size: shorter side the flow is computed at; small model inputs
+            (28 x 28 for STSTNet) would make sub-pixel movements invisible.
+        normalize, remove_global: see :func:`~kerasmer.data.preprocess.flow.flow_input`.
+
+    Returns:
+        The builder; its ``config`` attribute is a JSON-friendly dict of the
+        settings (use it in the preprocessing-cache key).
+
+    Example:
+        >>> build = make_flow_builder(method="dis", face="haar")
+        >>> x = build(df.iloc[0], (112, 112, 3))  # doctest: +SKIP
+    """
+    if method not in FLOW_METHODS:
+        raise ValueError(f"make_flow_builder: method must be one of {FLOW_METHODS}, got {method!r}")
+    if apex not in ("annotated", "spotted", "middle"):
+        raise ValueError(f"make_flow_builder: apex must be 'annotated', 'spotted' or 'middle', got {apex!r}")
+    if isinstance(face, str):
+        face = FaceCropper(face, size=None)
+    elif face is not None and not isinstance(face, FaceCropper):
+        raise TypeError("make_flow_builder: face must be None, a detector name or a FaceCropper, "
+                        f"got {type(face).__name__}")
+
+    def build_flow(row, input_shape) -> np.ndarray:
+        name = clip_name(row)
+        shape = tuple(input_shape)
+        if len(shape) != 3 or shape[-1] != 3:
+            raise ValueError(f"clip {name}: the 'flow' input is (H, W, 3) (u, v, strain); got input_shape {shape}")
+        span = clip_span(row)
+        paths = list(row["frame_paths"])
+        if apex == "spotted":
+            clip = read_frames(paths[span.start : span.stop + 1], gray=True, clip_id=name)
+            rel = resolve_apex(row, "spotted", frames=clip, method=method)
+            pair = clip[[0, rel]]
+        else:
+            rel = resolve_apex(row, apex)
+            pair = read_frames([paths[span.start], paths[span.start + rel]], gray=True, clip_id=name)
+        if rel == 0:
+            # Flow between a frame and itself is ~0.1 px of solver noise, which
+            # normalisation would blow up to full range: return the true answer.
+            warnings.warn(f"clip {name}: the apex is the onset frame, so its flow input is all zeros", stacklevel=2)
+            return np.zeros(shape, np.float32)
+        if face is not None:
+            pair = _crop_pair(face, pair, paths[span.start : span.stop + 1], name)
+        h, w = shape[:2]
+        k = max(1.0, work_size / min(h, w))
+        work = (round(h * k), round(w * k))
+        pair = [cv2.resize(f, (work[1], work[0]), interpolation=cv2.INTER_AREA) for f in pair]
+        return flow_input(pair[0], pair[1], method=method, size=(h, w), normalize=normalize,
+                          remove_global=remove_global)
+
+    face_cfg = face.config() if face is not None else None
+    build_flow.config = {"modality": "flow", "method": method, "apex": apex, "face": face_cfg,
+                         "work_size": work_size, "normalize": normalize, "remove_global": remove_global}
+    return build_flow
+
+
+def _crop_pair(face, pair, clip_paths, name):
+    """Crop onset and apex with one detection; search the whole clip only if neither has a face."""
+    try:
+        return face.crop_clip(pair, clip_id=name)
+    except NoFaceError:
+        _, det = face.find_face(read_frames(clip_paths, gray=True, clip_id=name), clip_id=name)
+        m, out = face.crop_matrix(det)
+        return apply_crop(pair, m, out)
+
+
+flow_builder = make_flow_builder()
+"""The default ``"flow"`` builder: Farneback, annotated apex, frames used as given."""
+
+
+# ----------------------------------------------------------------- builders by modality
 
 _BUILDERS: dict = {}  # (modality, options) -> builder, so a FaceCropper's detector loads once
 _BUILTINS: dict[str, Callable] = {}
@@ -266,16 +364,16 @@ def make_input_builder(modality: str, *, apex=None, face=None, sampler=None, flo
             registered with :func:`register_input_builder` (no options then).
         apex: ``None`` (the annotated apex, or the middle frame where there is
             none; ``"annotated"`` for flow), or ``"annotated"``, ``"spotted"``,
-            ``"middle"`` (:func:`~kerasmer.data.apex.resolve_apex`).  Not used by
+            ``"middle"`` (:func:`~kerasmer.data.preprocess.apex.resolve_apex`).  Not used by
             ``"dynamic_image"``.
         face: ``None`` (frames are already face crops, as the synthetic set and
             CASME II's ``Cropped/``), ``"haar"``/``"mtcnn"`` or a
-            :class:`~kerasmer.data.face.FaceCropper`; one detection per clip, on
+            :class:`~kerasmer.data.preprocess.face.FaceCropper`; one detection per clip, on
             the onset frame.
         sampler: for ``"clip"``: ``"uniform"`` (default; onset→apex→offset),
             ``"centered"`` (T consecutive frames around the apex, MERANet) or
             ``"interpolate"`` (all frames onset..offset linearly resampled to T).
-        flow: for ``"flow"``: options of :func:`~kerasmer.data.flow.make_flow_builder`
+        flow: for ``"flow"``: options of :func:`make_flow_builder`
             (``method``, ``work_size``, ``normalize``, ``remove_global``).
 
     Returns:
@@ -301,8 +399,6 @@ def make_input_builder(modality: str, *, apex=None, face=None, sampler=None, flo
         raise ValueError(f"flow={flow!r} options apply to modality 'flow' only, not {modality!r}")
     if flow is not None and not isinstance(flow, dict):
         raise TypeError(f"flow must be a dict of make_flow_builder options, got {type(flow).__name__}")
-    from kerasmer.data.face import FaceCropper
-
     if face is not None and not isinstance(face, (str, FaceCropper)):
         raise TypeError(f"face must be None, 'haar', 'mtcnn' or a FaceCropper, got {type(face).__name__}")
     registered = INPUT_BUILDERS[modality]
@@ -315,8 +411,6 @@ def make_input_builder(modality: str, *, apex=None, face=None, sampler=None, flo
            json.dumps(flow, sort_keys=True))
     if key not in _BUILDERS:
         if modality == "flow":
-            from kerasmer.data.flow import make_flow_builder
-
             builder = make_flow_builder(apex=apex or "annotated", face=face, **(flow or {}))
         else:
             if isinstance(face, str):  # load_clip gives RGB frames
@@ -327,8 +421,6 @@ def make_input_builder(modality: str, *, apex=None, face=None, sampler=None, flo
 
 
 def _register_builtins():
-    from kerasmer.data.flow import flow_builder
-
     for modality in ("dynamic_image", "frame", "clip"):
         INPUT_BUILDERS[modality] = _BUILTINS[modality] = _builtin(modality, None, None,
                                                                   "uniform" if modality == "clip" else None)
@@ -340,7 +432,7 @@ def _register_builtins():
 _register_builtins()
 
 
-def _builder_config(builder, modality) -> dict:
+def builder_config(builder, modality) -> dict:
     config = getattr(builder, "config", None)
     if config is None:  # a custom builder without settings: its name stands in
         config = {"builder": f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', '?')}"}
@@ -348,6 +440,6 @@ def _builder_config(builder, modality) -> dict:
 
 
 __all__ = [
-    "APEX_CHOICES", "DECODE_STATS", "INPUT_BUILDERS", "SAMPLER_CHOICES", "decode_frame", "load_clip",
-    "make_input_builder", "register_input_builder", "sample_frame_numbers",
+    "APEX_CHOICES", "DECODE_STATS", "INPUT_BUILDERS", "SAMPLER_CHOICES", "decode_frame", "flow_builder", "load_clip",
+    "make_flow_builder", "make_input_builder", "register_input_builder", "sample_frame_numbers",
 ]

@@ -149,27 +149,10 @@ def _au_displacements(aus, amp) -> dict:
     return d
 
 
-def _render(p, d, k, pose, rng_noise) -> np.ndarray:
-    """One BGR uint8 frame: subject ``p``, displacements ``d``, intensity ``k``, head ``pose``."""
-    h, w = p["texture"].shape[:2]
-    s, cx, cy, a, b = p["s"], p["cx"], p["cy"], p["a"], p["b"]
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = np.clip(p["bg"], 0, 255).astype(np.uint8)
+def _draw_eyes_and_brows(img, p, d, k, dark, mix) -> None:
+    """Eyes (upper lids raised by AU2), brows (AU1, AU2, AU4) and the frown lines between them."""
+    s, cx = p["s"], p["cx"]
     aa = cv2.LINE_AA
-    skin = tuple(float(v) for v in np.clip(p["skin"], 0, 255))
-    dark = tuple(float(v) for v in np.clip(p["skin"] * 0.45, 0, 255))
-
-    def mix(amount):  # skin darkened by ``amount`` (0..1): creases that appear with an AU
-        return tuple(float(v) for v in np.clip(p["skin"] * (1 - 0.45 * amount), 0, 255))
-
-    # hair, then face; the jaw drop stretches the lower face downwards.
-    jaw = d["jaw_dy"] * k
-    cv2.ellipse(img, tuple(_p((cx, cy - p["hair_drop"]))), tuple(_p((a * 1.08, b * 0.8))), 0, 0, 360,
-                tuple(float(v) for v in p["hair"]), -1, aa, _SHIFT)
-    cv2.ellipse(img, tuple(_p((cx, cy + jaw / 2))), tuple(_p((a, b + jaw / 2))), 0, 0, 360, skin, -1, aa, _SHIFT)
-    cv2.ellipse(img, tuple(_p((cx, cy - p["hair_drop"] * 1.35))), tuple(_p((a * 0.95, b * 0.42))), 0,
-                180, 360, tuple(float(v) for v in p["hair"]), -1, aa, _SHIFT)
-
     for side in (-1, 1):
         ex, ey = cx + side * p["eye_dx"], p["eye_y"]
         # eye: sclera, iris, upper lid (raised by AU2)
@@ -191,7 +174,11 @@ def _render(p, d, k, pose, rng_noise) -> np.ndarray:
     for gx in (-1.5 * s, 1.5 * s):
         cv2.line(img, tuple(_p((cx + gx, gy - 3 * s))), tuple(_p((cx + gx, gy + 2 * s))), mix(glab), 1, aa, _SHIFT)
 
-    # nose: sides and nostrils (raised and widened by AU9), bridge creases
+
+def _draw_nose(img, p, d, k, dark, mix) -> None:
+    """Nose sides, nostrils (raised and widened by AU9) and bridge creases."""
+    cx = p["cx"]
+    aa = cv2.LINE_AA
     ny, nw = p["nose_y"], p["nose_w"]
     top = p["eye_y"] + p["eye_h"]
     nos_dy, nos_dx = d["nostril_dy"] * k, d["nostril_dx"] * k
@@ -205,7 +192,11 @@ def _render(p, d, k, pose, rng_noise) -> np.ndarray:
         yy = top + (ny - top) * (0.2 + 0.12 * i)
         cv2.line(img, tuple(_p((cx - nw * 0.5, yy))), tuple(_p((cx + nw * 0.5, yy))), mix(crease), 1, aa, _SHIFT)
 
-    # mouth: corners (AU12 up/out, AU15 down), upper lip (AU9 up), lower lip and jaw (AU26)
+
+def _draw_mouth(img, p, d, k, jaw, mix) -> None:
+    """Mouth (AU12, AU15, AU9, AU26), nasolabial folds and chin crease."""
+    s, cx, ny, nw = p["s"], p["cx"], p["nose_y"], p["nose_w"]
+    aa = cv2.LINE_AA
     my, mw, lh = p["mouth_y"], p["mouth_w"], p["lip_h"]
     cdy, cdx = d["corner_dy"] * k, d["corner_dx"] * k
     left, right = (cx - mw - cdx, my + cdy), (cx + mw + cdx, my + cdy)
@@ -232,6 +223,32 @@ def _render(p, d, k, pose, rng_noise) -> np.ndarray:
     cv2.polylines(img, [_p(_curve((cx - mw * 0.5, chin_y), (cx, chin_y + 1.5 * s), (cx + mw * 0.5, chin_y)))],
                   False, mix(0.4), 1, aa, _SHIFT)
 
+
+def _render(p, d, k, pose, rng_noise) -> np.ndarray:
+    """One BGR uint8 frame: subject ``p``, displacements ``d``, intensity ``k``, head ``pose``."""
+    h, w = p["texture"].shape[:2]
+    cx, cy, a, b = p["cx"], p["cy"], p["a"], p["b"]
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = np.clip(p["bg"], 0, 255).astype(np.uint8)
+    aa = cv2.LINE_AA
+    skin = tuple(float(v) for v in np.clip(p["skin"], 0, 255))
+    dark = tuple(float(v) for v in np.clip(p["skin"] * 0.45, 0, 255))
+
+    def mix(amount):  # skin darkened by ``amount`` (0..1): creases that appear with an AU
+        return tuple(float(v) for v in np.clip(p["skin"] * (1 - 0.45 * amount), 0, 255))
+
+    # hair, then face; the jaw drop stretches the lower face downwards.
+    jaw = d["jaw_dy"] * k
+    cv2.ellipse(img, tuple(_p((cx, cy - p["hair_drop"]))), tuple(_p((a * 1.08, b * 0.8))), 0, 0, 360,
+                tuple(float(v) for v in p["hair"]), -1, aa, _SHIFT)
+    cv2.ellipse(img, tuple(_p((cx, cy + jaw / 2))), tuple(_p((a, b + jaw / 2))), 0, 0, 360, skin, -1, aa, _SHIFT)
+    cv2.ellipse(img, tuple(_p((cx, cy - p["hair_drop"] * 1.35))), tuple(_p((a * 0.95, b * 0.42))), 0,
+                180, 360, tuple(float(v) for v in p["hair"]), -1, aa, _SHIFT)
+
+    _draw_eyes_and_brows(img, p, d, k, dark, mix)
+    _draw_nose(img, p, d, k, dark, mix)
+    _draw_mouth(img, p, d, k, jaw, mix)
+
     # texture and lighting are fixed to the face, so they are applied before the head pose
     out = (img.astype(np.float32) + p["texture"]) * p["light"]
     dx, dy, angle, scale = pose
@@ -257,7 +274,7 @@ def _intensity(n_frames, onset_i, apex_i, offset_i) -> np.ndarray:
 
 def _write_coding(path: Path, records: list[dict]) -> None:
     """Write the coding spreadsheet as CASME II's (incl. an unnamed blank column)."""
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # only needed to write the set; keeps `import kerasmer` light
 
     wb = Workbook()
     ws = wb.active
@@ -269,6 +286,58 @@ def _write_coding(path: Path, records: list[dict]) -> None:
     fixed = datetime.datetime(2014, 5, 8)  # a fixed timestamp keeps the file identical per seed
     wb.properties.created = wb.properties.modified = fixed
     wb.save(path)
+
+
+def _reuse_or_clear(root: Path, params: dict, overwrite: bool) -> bool:
+    """True if ``root`` holds a set made with ``params``; else clear our own earlier set (or refuse a foreign folder)."""
+    marker = root / MARKER_NAME
+    if marker.is_file():
+        if json.loads(marker.read_text()) == params:
+            return True
+        overwrite = True  # our own earlier set: replace it
+    if overwrite:
+        shutil.rmtree(root / "CASME2-RAW", ignore_errors=True)
+        (root / CODING_NAME).unlink(missing_ok=True)
+        marker.unlink(missing_ok=True)
+    elif root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"make_synthetic: {root} is not empty and holds no synthetic set; "
+                              "choose an empty folder or pass overwrite=True")
+    return False
+
+
+def _write_clip(rng, p: dict, emotion: str, subject_dir: Path, ep: int, *, fps: float, span_max: int,
+                amplitude: float) -> dict:
+    """Draw one clip of subject ``p`` (in a fixed order from ``rng``), write its frames; its coding-sheet record."""
+    span = int(np.clip(round(rng.uniform(0.1, 0.2) * fps), 2, span_max))
+    pre, post = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    apex_i = pre + int(np.clip(round(span * rng.uniform(0.3, 0.6)), 1, span - 1))
+    n = pre + span + 1 + post
+    k = _intensity(n, pre, apex_i, pre + span)
+    amp = amplitude * p["s"] * p["style"] * rng.uniform(0.75, 1.25)
+    d = _au_displacements(EXPRESSION_AUS[emotion], amp)
+    # per-clip resting pose (the subject sits a little differently each time)
+    base = (rng.normal(0, 2.0 * p["s"]), rng.normal(0, 2.0 * p["s"]), rng.normal(0, 1.5),
+            rng.uniform(0.97, 1.03))
+    # head jitter: slow drift (two sinusoids) plus tremor, about a pixel
+    ph = rng.uniform(0, 2 * np.pi, 4)
+    tt = np.arange(n) / fps
+    drift = 0.4 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]),
+                                     np.sin(2 * np.pi * 0.9 * tt + ph[1])])
+    tremor = rng.normal(0, 0.2 * p["s"], (2, n))
+    rot = 0.4 * np.sin(2 * np.pi * 1.1 * tt + ph[2]) + rng.normal(0, 0.1, n)
+    noise_rng = np.random.default_rng(rng.integers(2**63))
+    start = int(rng.integers(1, 300))  # real CASME II clips start at img<first frame>, not 0
+    clip = f"EP{ep:02d}_{int(rng.integers(1, 4)):02d}"
+    folder = subject_dir / clip
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        pose = (base[0] + drift[0, i] + tremor[0, i], base[1] + drift[1, i] + tremor[1, i],
+                base[2] + rot[i], base[3])
+        frame = _render(p, d, k[i], pose, noise_rng)
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        (folder / f"img{start + i}.jpg").write_bytes(buf.tobytes())
+    return {"clip": clip, "onset": start + pre, "apex": start + apex_i, "offset": start + pre + span,
+            "aus": "+".join(map(str, EXPRESSION_AUS[emotion])), "emotion": emotion}
 
 
 def make_synthetic(root, *, subjects: int = 8, clips_per_class: int = 4,
@@ -315,18 +384,8 @@ def make_synthetic(root, *, subjects: int = 8, clips_per_class: int = 4,
               "classes": list(classes), "fps": float(fps), "seed": int(seed), "image_size": [h, w],
               "amplitude": float(amplitude)}
     marker = root / MARKER_NAME
-    if marker.is_file():
-        if json.loads(marker.read_text()) == params:
-            return root
-        overwrite = True  # our own earlier set: replace it
-    if overwrite:
-        shutil.rmtree(root / "CASME2-RAW", ignore_errors=True)
-        (root / CODING_NAME).unlink(missing_ok=True)
-        marker.unlink(missing_ok=True)
-    elif root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"make_synthetic: {root} is not empty and holds no synthetic set; "
-                              "choose an empty folder or pass overwrite=True")
-
+    if _reuse_or_clear(root, params, overwrite):
+        return root
     rng = np.random.default_rng(seed)
     span_max = max(2, int(np.floor(0.2 * fps)))  # frames from onset to offset: ≤ 1/5 s
     records = []
@@ -335,38 +394,8 @@ def make_synthetic(root, *, subjects: int = 8, clips_per_class: int = 4,
         labels = [c for c in classes for _ in range(clips_per_class)]
         order = rng.permutation(len(labels))  # the EP number must not give the class away
         for ci, li in enumerate(order):
-            emotion = labels[li]
-            span = int(np.clip(round(rng.uniform(0.1, 0.2) * fps), 2, span_max))
-            pre, post = int(rng.integers(2, 7)), int(rng.integers(2, 7))
-            apex_i = pre + int(np.clip(round(span * rng.uniform(0.3, 0.6)), 1, span - 1))
-            n = pre + span + 1 + post
-            k = _intensity(n, pre, apex_i, pre + span)
-            amp = amplitude * p["s"] * p["style"] * rng.uniform(0.75, 1.25)
-            d = _au_displacements(EXPRESSION_AUS[emotion], amp)
-            # per-clip resting pose (the subject sits a little differently each time)
-            base = (rng.normal(0, 2.0 * p["s"]), rng.normal(0, 2.0 * p["s"]), rng.normal(0, 1.5),
-                    rng.uniform(0.97, 1.03))
-            # head jitter: slow drift (two sinusoids) plus tremor, about a pixel
-            ph = rng.uniform(0, 2 * np.pi, 4)
-            tt = np.arange(n) / fps
-            drift = 0.4 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]),
-                                             np.sin(2 * np.pi * 0.9 * tt + ph[1])])
-            tremor = rng.normal(0, 0.2 * p["s"], (2, n))
-            rot = 0.4 * np.sin(2 * np.pi * 1.1 * tt + ph[2]) + rng.normal(0, 0.1, n)
-            noise_rng = np.random.default_rng(rng.integers(2**63))
-            start = int(rng.integers(1, 300))  # real CASME II clips start at img<first frame>, not 0
-            clip = f"EP{ci + 1:02d}_{int(rng.integers(1, 4)):02d}"
-            folder = root / "CASME2-RAW" / f"sub{si + 1:02d}" / clip
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                pose = (base[0] + drift[0, i] + tremor[0, i], base[1] + drift[1, i] + tremor[1, i],
-                        base[2] + rot[i], base[3])
-                frame = _render(p, d, k[i], pose, noise_rng)
-                ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                (folder / f"img{start + i}.jpg").write_bytes(buf.tobytes())
-            records.append({"subject": si + 1, "clip": clip, "onset": start + pre, "apex": start + apex_i,
-                            "offset": start + pre + span, "aus": "+".join(map(str, EXPRESSION_AUS[emotion])),
-                            "emotion": emotion})
+            records.append(_write_clip(rng, p, labels[li], root / "CASME2-RAW" / f"sub{si + 1:02d}", ci + 1,
+                                       fps=fps, span_max=span_max, amplitude=amplitude) | {"subject": si + 1})
     root.mkdir(parents=True, exist_ok=True)
     _write_coding(root / CODING_NAME, records)
     marker.write_text(json.dumps(params))

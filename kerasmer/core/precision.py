@@ -1,0 +1,444 @@
+"""Precision in one place: choosing the dtype policy, scoping it, recording it, and the bf16 Conv3D guard.
+
+**Choosing.** ``precision="auto"`` picks the fastest policy this machine
+computes correctly:
+
+* ``mixed_float16`` when TensorFlow sees a GPU (tensor cores; Keras' loss
+  scaling keeps float16 gradients in range);
+* ``mixed_bfloat16`` on a CPU with native bfloat16 arithmetic (x86 AVX-512 BF16
+  or AMX-BF16), about 1.7x faster than float32 for 3D CNN training there.
+  Conv3D layers that would hit oneDNN's bf16 weight-gradient bug stay float32
+  (the guard below);
+* ``float32`` otherwise: on a CPU without bf16 units, bf16 is emulated and slower.
+
+:func:`validate_precision` checks and normalises a setting without touching
+TensorFlow (a config can be validated before anything is written);
+:func:`resolve_precision` also resolves ``"auto"``; :func:`precision_scope`
+sets the resolved policy as Keras' global policy for a ``with`` block and puts
+the previous one back afterwards.
+
+**Recording.** :func:`precision_environment` returns what a run config should
+record so a result can be traced to the precision and the TensorFlow / Keras /
+oneDNN versions that produced it.
+
+**The bf16 Conv3D guard.** oneDNN's bfloat16 ``Conv3DBackpropFilter`` (the
+Conv3D weight gradient) returns wrong, sometimes NaN or ~1e36, values when the
+input's temporal depth is smaller than the kernel's depth (measured with TF 2.21
+/ oneDNN 3.7.3: relative error 0.4 to NaN at T=2 with 3-deep kernels, T=2..4
+with 5-deep kernels, at any spatial size and channel count tried).  The forward
+conv and the input gradient are correct; so is float32.  Model builders create
+every Conv3D through :func:`conv3d`, which gives such a layer a float32 dtype
+policy when the policy it is given computes in bfloat16.  The choice is made
+from static shapes when the model is built, so it costs nothing at run time
+beyond the float32 conv itself.
+
+The rule (input depth < kernel depth) is deliberately wider than the faulty
+region measured (T=1 and strided convs were correct): it is simple, and shapes
+nobody measured stay safe.  ``tests/layers/test_bf16_guard.py`` re-measures the
+bug on every run and fails if it appears outside the rule;
+``docs/benchmarks.md`` has the numbers.  Set ``KERASMER_DISABLE_BF16_GUARD=1``
+to build models without the guard (a debugging aid: to reproduce the bug or to
+check whether a newer TensorFlow still needs the guard).
+
+**Who reads the global policy.** Only the top: a model builder reads it once
+(:func:`current_policy`) and passes it down explicitly; :func:`conv3d`,
+:func:`needs_float32_conv3d` and the other layer helpers take it as an argument.
+:func:`precision_environment` records the policy in effect.
+
+This module is part of :mod:`kerasmer.core`: it imports only the standard
+library, Keras and TensorFlow.
+
+Example:
+    >>> from kerasmer.core.precision import precision_scope, precision_environment
+    >>> with precision_scope("auto") as policy:      # doctest: +SKIP
+    ...     model = kerasmer.build_model("meranet18")
+    >>> policy                                        # doctest: +SKIP
+    'mixed_bfloat16'
+    >>> precision_environment()["onednn_version"]     # doctest: +SKIP
+    '3.7.3'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+from typing import Iterator
+
+import keras
+
+logger = logging.getLogger(__name__)
+
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+# Short names people type; they resolve to the Keras policy names above.
+ALIASES = {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
+# Every setting validate_precision accepts (case-insensitive, surrounding blanks ignored).
+CHOICES = ("auto", *POLICIES, *ALIASES)
+# x86 /proc/cpuinfo flags meaning the CPU computes bfloat16 natively.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# Debugging aid: set KERASMER_DISABLE_BF16_GUARD=1 to build models without the
+# guard (to reproduce the bug, or to check whether a new TensorFlow still needs
+# it).  Read at build time, so it can be toggled between model builds.
+DISABLE_ENV = "KERASMER_DISABLE_BF16_GUARD"
+
+
+# ------------------------------------------------------------------ choosing
+
+
+def _gpu_available() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX-BF16).
+
+    Args:
+        cpuinfo: text of ``/proc/cpuinfo``; read from the system when None.  Only
+            Linux exposes the flags there; elsewhere the answer is False, which
+            keeps training in float32 (correct, possibly slower).
+
+    Returns:
+        True if any ``flags`` line names ``avx512_bf16`` or ``amx_bf16``.
+
+    Example:
+        >>> cpu_supports_bf16("flags : fpu avx512f avx512_bf16")
+        True
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags" and any(flag in value.split() for flag in BF16_CPU_FLAGS):
+            return True
+    return False
+
+
+def validate_precision(precision: str) -> str:
+    """Check and normalise a precision setting, without resolving ``"auto"``.
+
+    Touches neither TensorFlow nor the global policy, so a run config can be
+    validated before anything is built or written.
+
+    Args:
+        precision: ``"auto"``, one of :data:`POLICIES`, or an alias in
+            :data:`ALIASES` (``"fp32"``, ``"fp16"``, ``"bf16"``);
+            case-insensitive, surrounding blanks ignored.
+
+    Returns:
+        ``"auto"`` or a Keras policy name from :data:`POLICIES`.
+
+    Raises:
+        ValueError: not a string, an unknown name (the message names the value
+            and the choices), or a pure half-precision policy
+            (``"float16"``/``"bfloat16"``), which would keep weights in half
+            precision and is not supported for training.
+
+    Example:
+        >>> validate_precision(" BF16 ")
+        'mixed_bfloat16'
+        >>> validate_precision("auto")
+        'auto'
+    """
+    if not isinstance(precision, str):
+        raise ValueError(f"precision must be a string, got {precision!r}; choices: {', '.join(CHOICES)}")
+    name = ALIASES.get(precision.strip().lower(), precision.strip().lower())
+    if name in ("float16", "bfloat16"):
+        raise ValueError(
+            f"precision={precision!r}: pure {name} keeps the weights in {name} and is not supported "
+            f"for training; use 'mixed_{name}' (or 'auto')"
+        )
+    if name != "auto" and name not in POLICIES:
+        raise ValueError(
+            f"Unknown precision {precision!r}; expected 'auto', one of {', '.join(POLICIES)} "
+            f"or an alias ({', '.join(f'{k}={v}' for k, v in ALIASES.items())})"
+        )
+    return name
+
+
+def resolve_precision(precision: str, *, gpu_available: bool | None = None, cpu_bf16: bool | None = None) -> str:
+    """Turn a precision setting into a Keras dtype policy name.
+
+    Args:
+        precision: as for :func:`validate_precision`.
+        gpu_available: override GPU detection (for tests); detected when None.
+        cpu_bf16: override CPU bf16 detection (for tests); detected when None.
+
+    Returns:
+        ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.  The choice
+        (and for ``"auto"``, the reason) is logged at INFO level.
+
+    Raises:
+        ValueError: as :func:`validate_precision`.
+
+    Example:
+        >>> resolve_precision("auto", gpu_available=False, cpu_bf16=True)
+        'mixed_bfloat16'
+    """
+    name = validate_precision(precision)
+    if name == "auto":
+        gpu = _gpu_available() if gpu_available is None else bool(gpu_available)
+        if gpu:
+            resolved, why = "mixed_float16", "a GPU is visible"
+        else:
+            bf16 = cpu_supports_bf16() if cpu_bf16 is None else bool(cpu_bf16)
+            if bf16:
+                resolved, why = "mixed_bfloat16", "no GPU; the CPU has native bfloat16 (AVX512_BF16/AMX)"
+            else:
+                resolved, why = "float32", "no GPU and no native bfloat16 on this CPU"
+        logger.info("precision='auto' -> %s (%s)", resolved, why)
+        return resolved
+    if name == "mixed_float16" and gpu_available is False:
+        # Explicit requests are honoured, but float16 on a CPU is emulated and slow.
+        logger.warning("precision='mixed_float16' without a GPU: float16 is emulated on CPU and slow")
+    logger.info("precision=%r -> %s", precision, name)
+    return name
+
+
+# ------------------------------------------------------------------ the global policy
+
+
+def apply_precision(precision: str) -> str:
+    """Resolve ``precision`` and set it as Keras' global dtype policy, for good.
+
+    Prefer :func:`precision_scope`, which puts the previous policy back.
+
+    Args:
+        precision: as for :func:`resolve_precision`.
+
+    Returns:
+        The resolved policy name now in effect.
+
+    Example:
+        >>> apply_precision("float32")
+        'float32'
+    """
+    resolved = resolve_precision(precision)
+    keras.config.set_dtype_policy(resolved)
+    return resolved
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[str]:
+    """Resolve ``precision`` and make it Keras' global dtype policy inside a ``with`` block.
+
+    Build the model inside the block: layers read the policy when they are
+    created (and the Conv3D guard decides each layer's dtype then).  The
+    previous global policy is restored on exit, also when the block raises.
+
+    Args:
+        precision: as for :func:`resolve_precision`.
+
+    Yields:
+        The resolved policy name (``"float32"``, ``"mixed_float16"`` or
+        ``"mixed_bfloat16"``).
+
+    Raises:
+        ValueError: as :func:`validate_precision`, before the policy changes.
+
+    Example:
+        >>> with precision_scope("bf16") as policy:
+        ...     keras.config.dtype_policy().name == policy == "mixed_bfloat16"
+        True
+    """
+    resolved = resolve_precision(precision)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(resolved)
+    try:
+        yield resolved
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def current_policy() -> keras.DTypePolicy:
+    """Keras' global dtype policy; what a model builder reads once and passes down.
+
+    Example:
+        >>> current_policy().name   # doctest: +SKIP
+        'float32'
+    """
+    return keras.config.dtype_policy()
+
+
+def as_policy(policy) -> keras.DTypePolicy:
+    """A ``keras.DTypePolicy`` from a policy or a policy name.
+
+    Args:
+        policy: a ``keras.DTypePolicy`` or a name such as ``"mixed_bfloat16"``.
+            None is refused: a layer helper must be given its policy, never
+            fall back on the global one.
+
+    Raises:
+        ValueError: ``policy`` is None or not a dtype policy.
+    """
+    if policy is None:
+        raise ValueError("policy must be a keras.DTypePolicy or a policy name, got None; the model builder "
+                         "reads it once (kerasmer.core.precision.current_policy()) and passes it down")
+    if isinstance(policy, keras.DTypePolicy):
+        return policy
+    return keras.dtype_policies.get(policy)
+
+
+# ------------------------------------------------------------------ recording
+
+
+@functools.lru_cache(maxsize=1)
+def onednn_version(timeout: float = 120.0) -> str | None:
+    """The oneDNN version bundled with TensorFlow, e.g. ``"3.7.3"``, or None.
+
+    TensorFlow has no API for it, and oneDNN prints it only with
+    ``ONEDNN_VERBOSE=1`` when its first primitive runs, so a short child
+    Python process runs one convolution and the banner is parsed.  The result
+    is cached for the life of the process (a few seconds, once).
+
+    Args:
+        timeout: seconds to wait for the child process.
+
+    Returns:
+        The version string, or None if oneDNN is off or the probe failed.
+
+    Example:
+        >>> onednn_version()   # doctest: +SKIP
+        '3.7.3'
+    """
+    code = (
+        "import tensorflow as tf\n"
+        "tf.nn.conv2d(tf.ones((1, 4, 4, 2)), tf.ones((3, 3, 2, 2)), 1, 'SAME')\n"
+    )
+    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"oneDNN v(\d+\.\d+(?:\.\d+)?)", out.stdout + out.stderr)
+    return match.group(1) if match else None
+
+
+def _onednn_enabled() -> bool | None:
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        # True when TF was built with oneDNN and TF_ENABLE_ONEDNN_OPTS does not turn it off.
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # private API: absence must not break a training run
+        return None
+
+
+def precision_environment(*, probe_onednn: bool = True) -> dict:
+    """What a run config should record about precision and the numeric stack.
+
+    Args:
+        probe_onednn: find the oneDNN version with :func:`onednn_version` (a
+            few seconds once per process); when False it is recorded as None.
+
+    Returns:
+        A JSON-serialisable dict: ``precision`` (the global policy in effect,
+        e.g. inside :func:`precision_scope`), ``compute_dtype``,
+        ``variable_dtype``, ``tensorflow``, ``keras``, ``onednn_enabled``,
+        ``onednn_version``, ``tf_enable_onednn_opts`` (the environment
+        variable, or None), ``cpu_bf16``, ``gpus`` (count), ``machine`` and
+        ``bf16_conv3d_guard`` (whether the guard is active).
+
+    Example:
+        >>> env = precision_environment(probe_onednn=False)
+        >>> sorted(env)[:3]
+        ['bf16_conv3d_guard', 'compute_dtype', 'cpu_bf16']
+    """
+    import tensorflow as tf
+
+    policy = keras.config.dtype_policy()
+    return {
+        "precision": policy.name,
+        "compute_dtype": policy.compute_dtype,
+        "variable_dtype": policy.variable_dtype,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "onednn_enabled": _onednn_enabled(),
+        "onednn_version": onednn_version() if probe_onednn else None,
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "cpu_bf16": cpu_supports_bf16(),
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "machine": platform.machine(),
+        "bf16_conv3d_guard": guard_enabled(),
+    }
+
+
+# ------------------------------------------------------------------ the bf16 Conv3D guard
+
+
+def guard_enabled() -> bool:
+    """Whether the guard is active (False when ``KERASMER_DISABLE_BF16_GUARD`` is set to 1/true/yes)."""
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("1", "true", "yes")
+
+
+def _as_tuple(value, n: int) -> tuple:
+    if isinstance(value, int):
+        return (value,) * n
+    return tuple(value)
+
+
+def needs_float32_conv3d(input_depth: int | None, kernel_depth: int, policy) -> bool:
+    """Whether a Conv3D must compute in float32 under ``policy``.
+
+    Args:
+        input_depth: the temporal (first spatial) size of the input, or None if unknown.
+        kernel_depth: the kernel's temporal size.
+        policy: the dtype policy the layer would otherwise get (a
+            ``keras.DTypePolicy`` or a name such as ``"mixed_bfloat16"``).
+
+    Returns:
+        True when the guard is enabled, ``policy`` computes in bfloat16 and the
+        input depth is smaller than the kernel depth (or unknown, to be safe).
+
+    Example:
+        >>> needs_float32_conv3d(2, 3, "mixed_bfloat16")
+        True
+        >>> needs_float32_conv3d(2, 3, "float32")
+        False
+    """
+    policy = as_policy(policy)
+    if not guard_enabled():
+        return False
+    if policy.compute_dtype != "bfloat16":
+        return False
+    return input_depth is None or int(input_depth) < int(kernel_depth)
+
+
+def conv3d(x, filters, kernel_size, *, policy, strides=1, padding="same", name=None, **kwargs):
+    """Apply a ``keras.layers.Conv3D`` to ``x`` under ``policy``, guarded against the bf16 bug.
+
+    Args:
+        x: a channels-last 5-D tensor (batch, T, H, W, C).
+        filters, kernel_size, strides, padding: as for ``keras.layers.Conv3D``.
+        policy: the model's dtype policy (a ``keras.DTypePolicy`` or a name);
+            the layer gets it unless the guard sends it to float32.
+        name: layer name.
+        **kwargs: passed to ``keras.layers.Conv3D``; an explicit ``dtype`` is
+            the caller's choice and is kept as is.
+
+    Returns:
+        The layer's output tensor.  When ``policy`` computes in bfloat16 the
+        layer computes in float32 if ``x``'s temporal depth is smaller than the
+        kernel depth.
+
+    Example:
+        >>> y = conv3d(x, 64, 3, policy=policy, name="stage4_block1_conv1")  # doctest: +SKIP
+    """
+    policy = as_policy(policy)
+    kernel = _as_tuple(kernel_size, 3)
+    if "dtype" not in kwargs:
+        kwargs["dtype"] = "float32" if needs_float32_conv3d(x.shape[1], kernel[0], policy) else policy
+    layer = keras.layers.Conv3D(filters, kernel, strides=strides, padding=padding, name=name, **kwargs)
+    return layer(x)

@@ -1,0 +1,118 @@
+"""The fold trainer's steps and hooks, the model spec reaching training, and one run path for every entry point."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasmer
+import kerasmer.data
+from kerasmer.cli.main import build_parser, main
+from kerasmer.data import SHALLOW_AUGMENT
+from kerasmer.evaluation import PROTOCOLS, loso_folds
+from kerasmer.training import FoldTrainer, KeepModel, RunConfig, TrainerHook, TrainSpec, get_recipe, run
+
+from .conftest import SHAPE
+
+
+class _Stop(Exception):
+    """Raised by a wrapped data function once it has seen what the test needs."""
+
+
+def test_kerasmer_train_feeds_meranet18_the_papers_centred_sampler(synthetic_root, tmp_path, monkeypatch):
+    seen = []
+
+    def fit_normalization(df, **options):  # the first data call of a fold: record its options and stop
+        seen.append(options)
+        raise _Stop
+
+    monkeypatch.setattr(kerasmer.data, "fit_normalization", fit_normalization)
+    with pytest.raises(_Stop):
+        main(["train", "--data", f"casme2={synthetic_root}", "--model", "meranet18", "--epochs", "1",
+              "--out", str(tmp_path / "run"), "--verbose", "0"])
+    assert seen and seen[0]["modality"] == "clip" and seen[0]["sampler"] == "centered"
+    assert seen[0]["input_shape"] == kerasmer.model_info("meranet18").input_shape
+
+
+def test_spec_options_reach_the_right_splits():
+    names = ["negative", "positive", "surprise"]
+    every, train = TrainSpec("shallow_conv3d_mhsa", names, get_recipe("shallow")).pipeline_options()
+    assert "augment" not in every and train["augment"] == SHALLOW_AUGMENT  # training batches only
+    every, train = TrainSpec("learnet", names, get_recipe("learnet"), input_shape=(32, 32, 3)).pipeline_options()
+    assert every == {"modality": "dynamic_image", "input_shape": (32, 32, 3)} and train == {}
+    # the run's data_options win over the model spec
+    every, _ = TrainSpec("meranet18", names, get_recipe("meranet"),
+                         data_options={"sampler": "uniform", "balance": True}).pipeline_options()
+    assert every["sampler"] == "uniform"
+
+
+def test_a_model_without_recipe_gets_its_papers_recipe():
+    assert RunConfig(model="meranet18").recipe == "meranet"
+    assert RunConfig(model="larnet").recipe == "larnet"
+    assert RunConfig(model="learnet", recipe="shallow").recipe == "shallow"
+
+
+class _Recorder(TrainerHook):
+    def __init__(self):
+        self.events = []
+
+    def on_fold_begin(self, trainer, state):
+        self.events.append(("begin", len(state.parts["train"]), state.epochs))
+
+    def on_model_built(self, trainer, state):
+        self.events.append(("built", state.model.name))
+
+    def on_epoch_end(self, trainer, state, epoch, logs):
+        self.events.append(("epoch", epoch, "val_loss" in logs))
+
+    def on_fold_end(self, trainer, state, result):
+        self.events.append(("end", result.name))
+
+
+class _LastEpoch(FoldTrainer):
+    """A step overridden by a subclass: evaluate the last epoch instead of the best validation one."""
+
+    def select(self, state):
+        state.evaluated_epoch, state.selection = len(state.history["loss"]), "last epoch (subclass)"
+
+
+def test_hooks_run_after_their_steps_and_steps_can_be_overridden(synthetic_df):
+    names = sorted(synthetic_df["emotion"].unique())
+    fold = loso_folds(synthetic_df, seed=0)[0]
+    spec = TrainSpec("learnet", names, get_recipe("shallow", epochs=3, batch_size=8, early_stopping_patience=None),
+                     input_shape=SHAPE)
+    rec, keep = _Recorder(), KeepModel()
+    model, result = _LastEpoch(spec, hooks=[rec, keep], log=lambda s: None).train(synthetic_df, fold, seed=1)
+    assert [e[0] for e in rec.events] == ["begin", "built", "epoch", "epoch", "epoch", "end"]
+    assert rec.events[0] == ("begin", len(fold.train), 3)
+    assert all(e[2] for e in rec.events if e[0] == "epoch")
+    assert result.evaluated_epoch == 3 and result.selection == "last epoch (subclass)"
+    assert keep.model is model and keep.result is result
+
+
+def test_run_takes_hooks_and_keeps_the_last_model(synthetic_root, tmp_path):
+    keep = KeepModel()
+    config = RunConfig(model="learnet", data={"casme2": str(synthetic_root)}, recipe="quickstart",
+                       recipe_overrides={"epochs": 1, "batch_size": 8}, input_shape=SHAPE, folds=["02"],
+                       output_dir=str(tmp_path / "run"), deterministic=False)
+    result = run(config, hooks=[keep], progress=False, log=lambda s: None)
+    assert [f.name for f in result.folds] == ["02"] and keep.result.name == "02"
+    x = np.zeros((1, *SHAPE), "float32")
+    assert keep.model(x).shape == (1, len(result.class_names))
+
+
+def test_unknown_precision_is_rejected_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="'fp64'"):
+        RunConfig(precision="fp64", output_dir=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    assert RunConfig(precision="bf16").precision == "mixed_bfloat16"
+
+
+def test_the_protocol_table_drives_help_validation_and_reports():
+    help_text = " ".join(a.help or "" for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions)
+    for name, protocol in PROTOCOLS.items():
+        assert name in help_text and protocol.help in help_text
+    with pytest.raises(ValueError, match="hde.*exactly two datasets"):
+        RunConfig(protocol="hde", data={"casme2": "x"})
+    assert RunConfig(protocol="megc_composite", data={"casme2": "x", "samm": "y"}).scheme == "megc3"
+    assert [n for n, p in PROTOCOLS.items() if p.subject_dependent] == ["split"]
+    assert keras.config.dtype_policy().name == "float32"
