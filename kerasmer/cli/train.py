@@ -12,11 +12,12 @@ import argparse
 
 import yaml
 
+from kerasmer.core.lock import RunLockedError
 from kerasmer.evaluation.protocols import PROTOCOLS
 from kerasmer.evaluation.report import write_report
 from kerasmer.training import run
 from kerasmer.training.config import RunConfig, load_config
-from kerasmer.training.recipes import RECIPES
+from kerasmer.training.recipes import RECIPES, source_table
 
 
 def _key_value(text: str, flag: str) -> tuple[str, object]:
@@ -36,6 +37,10 @@ def add_train_parser(sub) -> None:
                    help="dataset and its root, repeatable (e.g. --data casme2=/data/CASME2 --data samm=/data/SAMM); "
                         "default: the synthetic set")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic CASME II-format set")
+    p.add_argument("--on-mismatch", dest="on_mismatch", choices=("fix", "clip", "drop"),
+                   help="a clip whose annotated onset..offset disagrees with the frames in its folder: fix (default: "
+                        "the fix table corrects known clips, any other raises), clip (clamp to the frames present) "
+                        "or drop (leave it out); changes are listed in run.json and report.md")
     p.add_argument("--subjects", type=int, help="synthetic set: subjects (default 8)")
     p.add_argument("--clips-per-class", type=int, help="synthetic set: clips per class and subject (default 4)")
     p.add_argument("--labels", help="label scheme, e.g. megc3 (default: the dataset's own emotions)")
@@ -59,7 +64,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--strategy", help="default, mirrored or multiworker")
     p.add_argument("--data-option", action="append", metavar="KEY=VALUE",
                    help="input option, repeatable: apex=spotted, face=haar, sampler=centered, "
-                        "cache_dir=PATH, balance=true")
+                        "cache_dir=PATH, balance=true|oversample, augment=false (over the recipe's)")
     p.add_argument("--init-from", help=".keras or .weights.h5 file to load weights from by layer name")
     p.add_argument("--freeze", action="append", metavar="PATTERN", help="freeze layers matching, repeatable")
     p.add_argument("--no-resume", action="store_true", help="start every fold afresh")
@@ -73,6 +78,9 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("recipes", help="list the training recipes")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="every field of every recipe and protocol variant, with its source (paper section, "
+                        "kerasmer default or inferred)")
     p.set_defaults(func=cmd_recipes)
 
 
@@ -80,7 +88,7 @@ def config_from_args(args: argparse.Namespace):
     """The :class:`~kerasmer.training.RunConfig` of ``kerasmer train``'s flags (over ``--config``)."""
     fields: dict = {}
     for name in ("model", "labels", "protocol", "recipe", "precision", "seed", "output_dir", "val_fraction",
-                 "n_splits", "test_fraction", "strategy", "init_from", "verbose"):
+                 "n_splits", "test_fraction", "strategy", "init_from", "verbose", "on_mismatch"):
         value = getattr(args, name)
         if value is not None:
             fields[name] = value
@@ -130,12 +138,18 @@ def cmd_train(args) -> int:
     print(f"kerasmer train: {config.model} / {config.protocol} / recipe {config.recipe} -> {config.output_dir}")
     try:
         result = run(config)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, RunLockedError) as err:
         raise SystemExit(f"kerasmer train: {err}") from None
-    print(result.fold_table())
+    print(result.fold_table())  # per-dataset rows for megc_composite, one row per direction for HDE
     if result.pooled:
         print(f"pooled UF1 = {result.pooled['uf1']:.4f}   UAR = {result.pooled['uar']:.4f}   "
               f"report: {config.output_dir}/report.md")
+    for name, m in result.per_dataset.items():
+        print(f"{name}: UF1 = {m['uf1']:.4f}   UAR = {m['uar']:.4f}")
+    if not result.pooled and result.folds:  # HDE: each direction is its own result, never pooled
+        for f in result.folds:
+            print(f"{f.name}: UF1 = {f.metrics['uf1']:.4f}   UAR = {f.metrics['uar']:.4f}")
+        print(f"report: {config.output_dir}/report.md")
     return 1 if result.failed and not result.folds else 0
 
 
@@ -153,6 +167,13 @@ def cmd_evaluate(args) -> int:
 def cmd_recipes(args) -> int:
     for name, r in sorted(RECIPES.items()):
         length = f"{r.iterations} iterations" if r.iterations else f"{r.epochs} epochs"
-        print(f"{name:16s} {r.optimizer:5s} lr {r.learning_rate:<7g} batch {r.batch_size:<3d} {length:16s} "
-              f"schedule {r.schedule:13s} {r.paper}")
+        variants = f"  [protocol variants: {', '.join(r.variants)}]" if r.variants else ""
+        print(f"{name:24s} {r.optimizer:5s} lr {r.learning_rate:<7g} batch {r.batch_size:<3d} {length:16s} "
+              f"schedule {r.schedule:13s} {r.paper}{variants}")
+        if getattr(args, "verbose", False):
+            for protocol in [None, *r.variants]:
+                if protocol:
+                    print(f"  protocol {protocol}:")
+                for field, value, source in source_table(name, protocol):
+                    print(f"    {field:24s} {value:<28s} {source}")
     return 0

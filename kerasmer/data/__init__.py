@@ -32,6 +32,8 @@ from kerasmer.data.pipeline.augment import DEFAULT_AUGMENT, SHALLOW_AUGMENT, mak
 from kerasmer.data.pipeline.cache import PreprocessCache
 from kerasmer.data.pipeline.inputs import flow_builder, make_flow_builder
 from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
+from kerasmer.data.preflight import FrameError, preflight
+from kerasmer.data.readers._mismatch import POLICIES as MISMATCH_POLICIES
 
 __all__ = [
     "AnnotationError", "COLUMNS", "EXPRESSION_AUS", "EXTRA_COLUMNS", "INPUT_BUILDERS", "build_input",
@@ -49,3 +51,4 @@ __all__ += [
     "DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "make_dataset_for_model", "make_input_builder", "model_input_options",
     "preprocess_cache",
 ]
+__all__ += ["FrameError", "MISMATCH_POLICIES", "preflight"]

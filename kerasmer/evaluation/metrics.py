@@ -61,3 +61,25 @@ def mean_std_across_folds(fold_metrics: list[dict], keys=("accuracy", "uf1", "ua
         vals = np.array([m[key] for m in fold_metrics], dtype=float)
         out[key] = {"mean": float(np.nanmean(vals)), "std": float(np.nanstd(vals)), "folds": int(len(vals))}
     return out
+
+
+def metrics_by_group(y_true, y_pred, groups, class_names) -> dict:
+    """:func:`compute_metrics` over each group's clips on its own (e.g. each dataset of a composite).
+
+    Args:
+        y_true, y_pred: class indices of all clips.
+        groups: the group of each clip (aligned with ``y_true``).
+        class_names: names of the classes, index-aligned.
+
+    Returns:
+        ``{group: metrics}``, groups sorted.
+
+    Example:
+        >>> metrics_by_group([0, 1, 0], [0, 1, 1], ["samm", "smic", "smic"], ["neg", "pos"])["smic"]["n"]
+        2
+    """
+    y_true, y_pred, groups = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), np.asarray(groups)
+    if not (len(y_true) == len(y_pred) == len(groups)):
+        raise ValueError(f"metrics_by_group: {len(y_true)} labels, {len(y_pred)} predictions, {len(groups)} groups")
+    return {str(g): compute_metrics(y_true[groups == g], y_pred[groups == g], class_names)
+            for g in sorted(set(groups.tolist()))}

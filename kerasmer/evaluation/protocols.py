@@ -213,6 +213,9 @@ def _hde(df, *, val_fraction, seed, **_):
 
 
 MEGC_DATASETS = ("casme2", "samm", "smic")
+# The MEGC 2019 composite as published (See et al., MEGC 2019): 442 clips from 68 subjects after the megc3 mapping.
+MEGC2019_PUBLISHED = {"smic": {"clips": 164, "subjects": 16}, "casme2": {"clips": 145, "subjects": 24},
+                      "samm": {"clips": 133, "subjects": 28}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +230,11 @@ class Protocol:
         n_datasets: how many datasets the run must name (None: any number).
         datasets: the dataset names allowed (None: any).
         default_labels: the label scheme used when the run names none.
+        report_by: how the report breaks scores down: ``None`` (pooled only), ``"dataset"`` (pooled and each
+            dataset on its own, as MEGC 2019 reports), ``"fold"`` (each fold on its own and no pooled
+            headline: HDE's two directions are two separate results).
+        published: ``{dataset: {"clips": n, "subjects": n}}`` the protocol's published sizes; a run whose
+            data differ gets a warning (see :func:`check_published_counts`).
     """
 
     name: str
@@ -236,6 +244,8 @@ class Protocol:
     n_datasets: int | None = None
     datasets: tuple | None = None
     default_labels: str | None = None
+    report_by: str | None = None
+    published: dict | None = None
 
     def check_datasets(self, names: Sequence[str]) -> None:
         """Raise ValueError naming the protocol when ``names`` break its dataset rules."""
@@ -252,9 +262,9 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("loso", _loso, "leave-one-subject-out (subjects prefixed by dataset when several are read)"),
     Protocol("megc_composite", _loso, "MEGC 2019 composite: LOSO over CASME II + SAMM + SMIC, 3 classes (megc3)",
-             datasets=MEGC_DATASETS, default_labels="megc3"),
+             datasets=MEGC_DATASETS, default_labels="megc3", report_by="dataset", published=MEGC2019_PUBLISHED),
     Protocol("hde", _hde, "holdout-database: train on one dataset, test on the other, both directions",
-             n_datasets=2),
+             n_datasets=2, report_by="fold"),
     Protocol("kfold", _kfold, "subject-independent stratified group k-fold (n_splits)"),
     Protocol("split", _split, "one random clip split, SUBJECT-DEPENDENT (the report says so)",
              subject_dependent=True),
@@ -272,6 +282,53 @@ def get_protocol(name: str) -> Protocol:
         return PROTOCOLS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}") from None
+
+
+def dataset_counts(df: pd.DataFrame) -> dict:
+    """Clips and subjects per dataset of an annotation table (after label mapping).
+
+    Args:
+        df: annotation table with ``dataset`` and ``subject`` columns.
+
+    Returns:
+        ``{dataset: {"clips": n, "subjects": n}}``, datasets sorted.
+
+    Example:
+        >>> dataset_counts(df)  # doctest: +SKIP
+        {'casme2': {'clips': 145, 'subjects': 24}, 'samm': {'clips': 133, 'subjects': 28}, ...}
+    """
+    groups = df.groupby(df["dataset"].astype(str))
+    return {str(name): {"clips": int(len(part)), "subjects": int(part["subject"].astype(str).nunique())}
+            for name, part in groups}
+
+
+def check_published_counts(protocol: str, counts: dict | None) -> list[str]:
+    """Warnings for every dataset whose clip or subject count differs from the protocol's published one.
+
+    Args:
+        protocol: a name of :data:`PROTOCOLS`.
+        counts: ``{dataset: {"clips": n, "subjects": n}}`` as :func:`dataset_counts` gives them.
+
+    Returns:
+        One message per differing dataset, naming both counts (empty when they agree, when the
+        protocol publishes none, or when ``counts`` is None).
+
+    Example:
+        >>> check_published_counts("megc_composite", {"casme2": {"clips": 145, "subjects": 24}})[0][:40]
+        'protocol megc_composite: samm has 0 clip'
+    """
+    published = get_protocol(protocol).published
+    if not published or counts is None:
+        return []
+    messages = []
+    for name in sorted(set(published) | set(counts)):
+        want = published.get(name, {"clips": 0, "subjects": 0})
+        got = counts.get(name, {"clips": 0, "subjects": 0})
+        if (got["clips"], got["subjects"]) != (want["clips"], want["subjects"]):
+            messages.append(f"protocol {protocol}: {name} has {got['clips']} clips from {got['subjects']} "
+                            f"subjects; the published composite has {want['clips']} clips from "
+                            f"{want['subjects']} subjects, so scores are not comparable with published ones")
+    return messages
 
 
 def make_folds(protocol: str, df: pd.DataFrame, *, label_column: str = "emotion", val_fraction: float = 0.15,

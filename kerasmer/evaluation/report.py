@@ -9,6 +9,10 @@ are written atomically.
 Scores: *pooled* metrics are computed over all folds' predictions together (UF1
 and UAR as in MEGC); *mean ± std across folds* is reported separately and
 labelled as such.  Every fold states the epoch whose weights were evaluated.
+The protocol table says what the headline is: ``megc_composite`` adds each
+dataset's UF1/UAR beside the composite's (as MEGC 2019 reports them), HDE lists
+each direction on its own with no pooled score, and a composite whose size
+differs from the published one gets a warning at the top of ``report.md``.
 
 Example:
     >>> print(write_report("runs/learnet-casme2"))  # doctest: +SKIP
@@ -22,9 +26,12 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from kerasmer.core.atomic import atomic_save_figure, atomic_write_text
 from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
-from kerasmer.evaluation.results import predictions_frame, read_fold_results
+from kerasmer.evaluation.protocols import check_published_counts, get_protocol
+from kerasmer.evaluation.results import fold_dirname, per_dataset_scores, predictions_frame, read_fold_results
 from kerasmer.viz.plots import plot_confusion_matrix, plot_training_curves
 
 _SAME = ("class_names", "protocol", "label_column", "model", "labels")
@@ -72,19 +79,37 @@ def load_runs(run_dirs) -> dict:
 
 
 def compute_report(merged: dict) -> dict:
-    """The content of ``metrics.json`` for merged runs (see :func:`load_runs`)."""
-    run, folds = merged["run"], merged["folds"]
-    names = run["class_names"]
-    import numpy as np
+    """The content of ``metrics.json`` for merged runs (see :func:`load_runs`).
 
+    The headline follows the protocol's ``report_by``: ``pooled`` over all folds (``None`` for HDE,
+    whose two directions are separate results listed under ``directions``), ``per_dataset`` for
+    ``megc_composite``, and ``warnings`` when the data's size differs from the protocol's published one.
+
+    Args:
+        merged: what :func:`load_runs` returns.
+
+    Returns:
+        A JSON-serialisable dict.
+
+    Example:
+        >>> compute_report(load_runs("runs/megc"))["per_dataset"]["samm"]["uf1"]  # doctest: +SKIP
+    """
+    run, folds = merged["run"], merged["folds"]
+    names, protocol = run["class_names"], run["protocol"]
+    by_fold = get_protocol(protocol).report_by == "fold"
     pooled = (compute_metrics(np.concatenate([f.y_true for f in folds]), np.concatenate([f.y_pred for f in folds]),
-                              names) if folds else None)
+                              names) if folds and not by_fold else None)
     return {
-        "protocol": run["protocol"],
+        "protocol": protocol,
         "subject_dependent": bool(run.get("subject_dependent")),
         "model": run["model"], "recipe": run.get("recipe"), "precision": run.get("precision"),
         "labels": run.get("labels"), "class_names": names, "runs": merged["runs"],
+        "warnings": check_published_counts(protocol, run.get("dataset_counts")),
+        "dataset_counts": run.get("dataset_counts"),
+        "annotation": run.get("annotation"),  # clips changed/dropped by on_mismatch (issue 11)
         "pooled": pooled,
+        "per_dataset": per_dataset_scores(folds, names, protocol),
+        "directions": {f.name: f.metrics for f in folds} if by_fold else {},
         "across_folds": {"label": "mean ± std of per-fold scores (not the pooled score)",
                          **(mean_std_across_folds([f.metrics for f in folds]) if folds else {})},
         "folds": [{
@@ -104,10 +129,8 @@ def _fmt(v) -> str:
     return "–" if v is None or v != v else f"{v:.4f}"
 
 
-def render_markdown(report: dict) -> str:
-    """``report.md``: headline, pooled scores, per-class table (LARNet Table 4 form), confusion, folds."""
-    out = io.StringIO()
-    w = lambda s="": out.write(s + "\n")  # noqa: E731
+def _write_intro(w, report: dict) -> None:
+    """The honesty line, the title, the run's settings and any warning about the data's size."""
     protocol = report["protocol"]
     if report["subject_dependent"]:
         w(f"**SUBJECT-DEPENDENT evaluation (protocol `{protocol}`)**: clips of the same subjects are in training "
@@ -118,6 +141,9 @@ def render_markdown(report: dict) -> str:
     w()
     w(f"# kerasmer report: {report['model']} — {protocol}")
     w()
+    for warning in report.get("warnings") or []:
+        w(f"> **WARNING**: {warning}")
+        w()
     recipe = report.get("recipe") or {}
     w(f"- recipe: `{recipe.get('name')}` ({recipe.get('paper', '')}); precision `{report.get('precision')}`; "
       f"labels `{report.get('labels') or 'dataset emotions'}`; classes {', '.join(report['class_names'])}")
@@ -126,37 +152,95 @@ def render_markdown(report: dict) -> str:
     w("- evaluated weights: for every fold, those of the epoch with the lowest loss on *validation subjects* "
       "(training subjects held out from training), listed below")
     w()
-    p = report["pooled"]
+
+
+def _write_score_rows(w, first: str, rows: dict) -> None:
+    """A table of clips, accuracy, UF1, UAR and WAR, one row per ``{name: metrics}``."""
+    w(f"| {first} | clips | accuracy | UF1 | UAR | WAR |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for name, m in rows.items():
+        w(f"| {name} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['uf1'])} | {_fmt(m['uar'])} | {_fmt(m['war'])} |")
+    w()
+
+
+def _write_class_tables(w, m: dict, names: list, what: str) -> None:
+    """The per-class table (LARNet Table 4 form) and the confusion matrix of one set of scores."""
+    w(f"## Per class ({what})")
+    w()
+    w("| class | precision | recall | F1-score | support |")
+    w("|---|---:|---:|---:|---:|")
+    for name, c in m["per_class"].items():
+        w(f"| {name} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | {c['support']} |")
+    w()
+    w(f"## Confusion matrix ({what}; rows true, columns predicted)")
+    w()
+    w("| true \\ pred | " + " | ".join(names) + " |")
+    w("|---|" + "---:|" * len(names))
+    for name, row in zip(names, m["confusion_matrix"]):
+        w(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    w()
+
+
+def _write_scores(w, report: dict) -> None:
+    """The headline: each HDE direction on its own, or the pooled scores (and each dataset's)."""
+    names, p, a = report["class_names"], report["pooled"], report["across_folds"]
+    if report.get("directions"):
+        w("## Each direction on its own (holdout-database evaluation: no pooled score)")
+        w()
+        _write_score_rows(w, "direction (train->test)", report["directions"])
+        for name, m in report["directions"].items():
+            _write_class_tables(w, m, names, name)
+        w(" ".join(f"![confusion matrix {n}]({_confusion_png(n)})" for n in report["directions"])
+          + "  ![training curves](training_curves.png)")
+        w()
+        return
     if p is None:
         w("No fold has finished yet.")
-    else:
-        w("## Pooled over all folds' predictions")
+        return
+    w("## Pooled over all folds' predictions" + (" and per dataset" if report.get("per_dataset") else ""))
+    w()
+    _write_score_rows(w, "test clips", {"all (pooled)": p, **report.get("per_dataset", {})})
+    w(f"Mean ± std across folds (of per-fold scores, not the pooled score): " + ", ".join(
+        f"{k} {a[k]['mean']:.4f} ± {a[k]['std']:.4f}" for k in ("accuracy", "uf1", "uar", "war") if k in a))
+    w()
+    _write_class_tables(w, p, names, "pooled")
+    w("![confusion matrix](confusion_matrix.png)  ![training curves](training_curves.png)")
+    w()
+
+
+def _write_annotation_changes(w, annotation: dict | None) -> None:
+    """The clips whose annotation the readers changed or dropped against their frames (``on_mismatch``)."""
+    per_dataset = (annotation or {}).get("mismatch") or {}
+    changed = [f"{name}: {c}" for name, m in per_dataset.items() for c in (m or {}).get("changed", [])]
+    dropped = [f"{name}: {c}" for name, m in per_dataset.items() for c in (m or {}).get("dropped", [])]
+    w("## Annotation versus frames")
+    w()
+    w(f"Policy `on_mismatch={annotation.get('on_mismatch', 'fix') if annotation else 'fix'}`; "
+      f"{len(changed)} clip(s) changed, {len(dropped)} dropped.")
+    w()
+    for line in [f"- changed: {c}" for c in changed] + [f"- dropped: {d}" for d in dropped]:
+        w(line)
+    if changed or dropped:
         w()
-        w("| clips | accuracy | UF1 | UAR | WAR |")
-        w("|---:|---:|---:|---:|---:|")
-        w(f"| {p['n']} | {_fmt(p['accuracy'])} | {_fmt(p['uf1'])} | {_fmt(p['uar'])} | {_fmt(p['war'])} |")
-        w()
-        a = report["across_folds"]
-        w(f"Mean ± std across folds (of per-fold scores, not the pooled score): " + ", ".join(
-            f"{k} {a[k]['mean']:.4f} ± {a[k]['std']:.4f}" for k in ("accuracy", "uf1", "uar", "war") if k in a))
-        w()
-        w("## Per class (pooled)")
-        w()
-        w("| class | precision | recall | F1-score | support |")
-        w("|---|---:|---:|---:|---:|")
-        for name, m in p["per_class"].items():
-            w(f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['support']} |")
-        w()
-        w("## Confusion matrix (rows true, columns predicted)")
-        w()
-        names = report["class_names"]
-        w("| true \\ pred | " + " | ".join(names) + " |")
-        w("|---|" + "---:|" * len(names))
-        for name, row in zip(names, p["confusion_matrix"]):
-            w(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
-        w()
-        w("![confusion matrix](confusion_matrix.png)  ![training curves](training_curves.png)")
-        w()
+
+
+def render_markdown(report: dict) -> str:
+    """``report.md``: honesty line, warnings, headline scores, per-class table, confusion, folds.
+
+    Args:
+        report: what :func:`compute_report` returns.
+
+    Returns:
+        The Markdown text.
+
+    Example:
+        >>> print(render_markdown(compute_report(load_runs("runs/demo"))))  # doctest: +SKIP
+    """
+    out = io.StringIO()
+    w = lambda s="": out.write(s + "\n")  # noqa: E731
+    _write_intro(w, report)
+    _write_scores(w, report)
+    _write_annotation_changes(w, report.get("annotation"))
     if report["folds"]:
         w("## Folds")
         w()
@@ -179,6 +263,11 @@ def render_markdown(report: dict) -> str:
     return out.getvalue()
 
 
+def _confusion_png(name: str) -> str:
+    """The confusion-matrix figure of one HDE direction."""
+    return f"confusion_matrix_{fold_dirname(name)}.png"
+
+
 def write_report(run_dir, sources=None) -> str:
     """Recompute and write the report files into ``run_dir``.
 
@@ -189,6 +278,9 @@ def write_report(run_dir, sources=None) -> str:
 
     Returns:
         The Markdown report.
+
+    Example:
+        >>> print(write_report("runs/learnet-casme2"))  # doctest: +SKIP
     """
     run_dir = Path(run_dir)
     merged = load_runs(sources or [run_dir])
@@ -201,11 +293,16 @@ def write_report(run_dir, sources=None) -> str:
     atomic_write_text(run_dir / "predictions.csv",
                       predictions_frame(merged["folds"], report["class_names"]).to_csv(index=False))
     atomic_write_text(run_dir / "report.md", md)
-    if report["pooled"] is not None:
-        atomic_save_figure(plot_confusion_matrix(report["pooled"]["confusion_matrix"], report["class_names"],
-                                           title=f"{report['model']} — {report['protocol']} (pooled)"),
-                           run_dir / "confusion_matrix.png", dpi=110)
+    title = f"{report['model']} — {report['protocol']}"
+    # HDE's directions are separate results, so each gets its own confusion matrix; other protocols one pooled.
+    matrices = ({_confusion_png(n): (m, f"{title} ({n})") for n, m in report["directions"].items()}
+                if report["directions"] else
+                {"confusion_matrix.png": (report["pooled"], f"{title} (pooled)")} if report["pooled"] else {})
+    for filename, (m, figure_title) in matrices.items():
+        atomic_save_figure(plot_confusion_matrix(m["confusion_matrix"], report["class_names"], title=figure_title),
+                           run_dir / filename, dpi=110)
+    if merged["folds"]:
         atomic_save_figure(plot_training_curves({f.name: f.history for f in merged["folds"]},
-                                          selected={f.name: f.evaluated_epoch for f in merged["folds"]}),
+                                                selected={f.name: f.evaluated_epoch for f in merged["folds"]}),
                            run_dir / "training_curves.png", dpi=110)
     return md

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
+from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds, metrics_by_group
+from kerasmer.evaluation.protocols import get_protocol
 
 
 @dataclasses.dataclass
@@ -40,6 +41,8 @@ class FoldResult:
         train_clips, val_clips: ``subject/clip`` ids of the training and validation parts (for audits).
         transfer: what ``--init-from`` / ``--freeze`` did, if used.
         resumed_from_epoch: the checkpoint epoch this fold resumed from (0: fresh).
+        clip_datasets: the dataset of each test clip (per-dataset scores of composites); empty in
+            results written before it was recorded.
     """
 
     name: str
@@ -63,6 +66,7 @@ class FoldResult:
     val_clips: list = dataclasses.field(default_factory=list)
     transfer: dict | None = None
     resumed_from_epoch: int = 0
+    clip_datasets: list = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -97,6 +101,7 @@ class RunResult:
         failed: ``{fold: message}`` for folds stopped by an error (e.g. NaN loss).
         run_dir: the run directory (None for in-memory runs).
         protocol: the protocol run.
+        per_dataset: ``{dataset: metrics}`` when the protocol reports each dataset (``megc_composite``).
     """
 
     class_names: list
@@ -106,23 +111,31 @@ class RunResult:
     failed: dict = dataclasses.field(default_factory=dict)
     run_dir: str | None = None
     protocol: str = "loso"
+    per_dataset: dict = dataclasses.field(default_factory=dict)
 
     def predictions_frame(self) -> pd.DataFrame:
         """One row per test clip: fold, subject, clip, true and predicted labels, probabilities."""
         return predictions_frame(self.folds, self.class_names)
 
     def fold_table(self) -> str:
-        """A plain-text per-fold table with the pooled scores underneath."""
+        """A plain-text per-fold table with the headline scores underneath.
+
+        The headline follows the protocol's ``report_by``: pooled scores (and, for
+        ``megc_composite``, each dataset's), or, for HDE, none: each fold is one direction.
+        """
+        def row(name, m):
+            return f"{name:>14} {m['n']:>4d} {m['accuracy']:>6.3f} {m['uf1']:>6.3f} {m['uar']:>6.3f}"
+
         lines = [f"{'fold':>14} {'n':>4} {'acc':>6} {'uf1':>6} {'uar':>6} {'epoch':>6} {'sec':>6}"]
         for f in self.folds:
-            m = f.metrics
-            lines.append(f"{f.name:>14} {m['n']:>4d} {m['accuracy']:>6.3f} {m['uf1']:>6.3f} {m['uar']:>6.3f} "
-                         f"{f.evaluated_epoch:>6d} {f.seconds:>6.1f}")
+            lines.append(f"{row(f.name, f.metrics)} {f.evaluated_epoch:>6d} {f.seconds:>6.1f}")
         for name, msg in self.failed.items():
             lines.append(f"{name:>14} FAILED: {msg}")
-        if self.folds:
-            p = self.pooled
-            lines.append(f"{'pooled':>14} {p['n']:>4d} {p['accuracy']:>6.3f} {p['uf1']:>6.3f} {p['uar']:>6.3f}")
+        if self.folds and get_protocol(self.protocol).report_by == "fold":
+            lines.append("each fold is a separate result (one direction); there is no pooled score")
+        elif self.folds:
+            lines.append(row("pooled", self.pooled))
+            lines += [row(name, m) for name, m in self.per_dataset.items()]
             a = self.across_folds
             lines.append(f"{'mean±std':>14} {'':>4} {a['accuracy']['mean']:.3f}±{a['accuracy']['std']:.3f} "
                          f"(per-fold mean, not the pooled score)")
@@ -142,17 +155,53 @@ def predictions_frame(folds, class_names) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def summarize(folds, class_names, failed=None, **kw) -> RunResult:
-    """Pool the folds' predictions into a :class:`RunResult`."""
+def per_dataset_scores(folds, class_names, protocol: str) -> dict:
+    """Each dataset's scores over its test clips, for protocols that report them (``megc_composite``).
+
+    Args:
+        folds: :class:`FoldResult` objects.
+        class_names: class names in output order.
+        protocol: the protocol run; its ``report_by`` must be ``"dataset"``.
+
+    Returns:
+        ``{dataset: metrics}``; empty for other protocols, or when a fold has no ``clip_datasets``
+        (results written before they were recorded).
+
+    Example:
+        >>> per_dataset_scores(result.folds, result.class_names, "megc_composite")["samm"]["uf1"]  # doctest: +SKIP
+    """
+    if get_protocol(protocol).report_by != "dataset" or not folds or not all(f.clip_datasets for f in folds):
+        return {}
+    return metrics_by_group(np.concatenate([f.y_true for f in folds]), np.concatenate([f.y_pred for f in folds]),
+                            np.concatenate([np.asarray(f.clip_datasets, dtype=str) for f in folds]), class_names)
+
+
+def summarize(folds, class_names, failed=None, protocol: str = "loso", **kw) -> RunResult:
+    """Pool the folds' predictions into a :class:`RunResult`.
+
+    Args:
+        folds: finished :class:`FoldResult` objects.
+        class_names: class names in output order.
+        failed: ``{fold: message}`` of failed folds.
+        protocol: the protocol run: HDE (``report_by="fold"``) gets no pooled score, ``megc_composite``
+            gets each dataset's scores.
+        **kw: other :class:`RunResult` fields (``run_dir``).
+
+    Returns:
+        A :class:`RunResult`.
+
+    Example:
+        >>> summarize(folds, ["negative", "positive", "surprise"]).pooled["uf1"]  # doctest: +SKIP
+    """
     class_names = list(class_names)
+    pooled, across = {}, {}
     if folds:
-        y_true = np.concatenate([f.y_true for f in folds])
-        y_pred = np.concatenate([f.y_pred for f in folds])
-        pooled = compute_metrics(y_true, y_pred, class_names)
+        if get_protocol(protocol).report_by != "fold":  # HDE's directions are never pooled
+            pooled = compute_metrics(np.concatenate([f.y_true for f in folds]),
+                                     np.concatenate([f.y_pred for f in folds]), class_names)
         across = mean_std_across_folds([f.metrics for f in folds])
-    else:
-        pooled, across = {}, {}
-    return RunResult(class_names, list(folds), pooled, across, dict(failed or {}), **kw)
+    return RunResult(class_names, list(folds), pooled, across, dict(failed or {}), protocol=protocol,
+                     per_dataset=per_dataset_scores(folds, class_names, protocol), **kw)
 
 
 def fold_dirname(name: str) -> str:
@@ -166,13 +215,26 @@ def read_fold_results(run_dir) -> tuple[list, dict]:
 
     Returns:
         ``(fold_results, failed)``.
+
+    Raises:
+        ValueError: a damaged (truncated, not JSON, missing fields) record; the message names the file.
     """
     folds, failed = [], {}
     base = Path(run_dir) / "folds"
     for d in sorted(base.iterdir()) if base.is_dir() else []:
         if (d / "result.json").is_file():
-            folds.append(FoldResult.from_json(json.loads((d / "result.json").read_text(encoding="utf-8"))))
+            folds.append(_read_record(d / "result.json", FoldResult.from_json))
         elif (d / "failed.json").is_file():
-            info = json.loads((d / "failed.json").read_text(encoding="utf-8"))
-            failed[info["fold"]] = info["error"]
+            fold, error = _read_record(d / "failed.json", lambda info: (info["fold"], info["error"]))
+            failed[fold] = error
     return folds, failed
+
+
+def _read_record(path: Path, parse):
+    """``parse(json of path)``, with any damage reported as a ValueError that names ``path``."""
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        detail = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+        raise ValueError(f"{path}: damaged fold record ({detail}); delete it to run that fold again, or restore "
+                         "it from a copy") from None

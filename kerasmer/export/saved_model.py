@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasmer.core.atomic import atomic_directory
+from kerasmer.core.atomic import atomic_directory, remove_stale_temporaries
 
 CLASS_NAMES_FILE = "class_names.json"
 METADATA_FILE = "kerasmer.json"
@@ -49,8 +49,8 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         The path of the written version directory.
 
     Raises:
-        ValueError: bad version, class-name count, or an existing version
-            without ``overwrite``.
+        ValueError: bad version, class-name count, a normalization whose channel
+            count differs from the model input's, or an existing version without ``overwrite``.
 
     The write is atomic: the SavedModel is written to a temporary directory
     beside the target and renamed into place, so TF Serving never sees a
@@ -63,10 +63,13 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
     base = Path(base_path)
     version = next_version(base) if version is None else version
     class_names = _check_export(model, version, class_names)
+    _check_normalization(model, normalization)
     target = base / str(version)
     if target.exists() and not overwrite:
         raise ValueError(f"export_saved_model: {target} already exists (pass overwrite=True or another version)")
     base.mkdir(parents=True, exist_ok=True)
+    # A killed export leaves .tmp-<pid>-* beside the versions; sweep those whose process is dead (not a live one's).
+    remove_stale_temporaries(base)
     archive, spec = _serving_archive(model, normalization)
     with atomic_directory(target) as tmp:
         archive.write_out(str(tmp), verbose=False)
@@ -94,6 +97,24 @@ def _check_export(model: keras.Model, version, class_names) -> list[str] | None:
         raise ValueError(f"export_saved_model: {len(class_names)} class_names given but {model.name} "
                          f"outputs {num_outputs} classes")
     return class_names
+
+
+def _check_normalization(model: keras.Model, normalization) -> None:
+    """``normalization`` must be ``(mean, std)``, each one value or one per channel of the model's input."""
+    if normalization is None:
+        return
+    channels = model.inputs[0].shape[-1]
+    if not isinstance(normalization, (tuple, list)) or len(normalization) != 2:
+        raise ValueError(f"export_saved_model: normalization must be a (mean, std) pair, got {normalization!r}")
+    for name, values in zip(("mean", "std"), normalization):
+        size = np.asarray(values).size
+        if size not in (1, channels) or np.asarray(values).ndim > 1:
+            raise ValueError(f"export_saved_model: normalization {name} has {size} values, but {model.name}'s input "
+                             f"has {channels} channels (shape {tuple(model.inputs[0].shape[1:])}); give one value "
+                             "or one per channel")
+    if np.any(np.asarray(normalization[1], dtype="float64") == 0):
+        raise ValueError(f"export_saved_model: normalization std has a zero ({normalization[1]!r}); "
+                         "the served inputs would be divided by it")
 
 
 def _serving_archive(model: keras.Model, normalization):

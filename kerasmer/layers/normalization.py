@@ -12,8 +12,9 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     ``b_c = a_c / (k + alpha * sum_{c' in [c-r, c+r]} a_{c'}^2) ** beta`` as in
     AlexNet (Krizhevsky et al., 2012), followed by ``y = gamma * b + beta_shift``
-    per channel.  The affine pair is LEARNet's learnable (mu, nu) of eq. (9),
-    which makes the layer's parameter count 2·C (256 + 256 in Table I).
+    per channel, which makes the layer's parameter count 2·C (256 + 256 in
+    LEARNet's Table I).  LEARNet's own eqs. (9)-(12) are batch normalisation
+    (its default); this layer is its ``normalization="lrn"`` option.
 
     Args:
         depth_radius: half-width r of the channel window.

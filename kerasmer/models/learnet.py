@@ -21,6 +21,13 @@ LEARNET_PATH_SPEC = ((1, 16), (3, 32), (5, 64))
 # of their own map and that of sequential path 1 and 2 respectively (Fig. 2:
 # Add-1.{1,2} after Conv-2, Add-2.{1,2} after Conv-3).
 LEARNET_ACCRETION_STAGES = (0, 1)
+# Normalisation after the concat ("LRN" in Table I): "batch" is eqs. (9)-(12),
+# a batch normalisation with learnable mu, nu; "lrn" is AlexNet's cross-channel
+# LRN plus a per-channel affine (kerasmer's reading before issue 13).
+LEARNET_NORMALIZATIONS = ("batch", "lrn")
+# Eq. (10) leaves epsilon unset; MATLAB's batchNormalizationLayer (the authors'
+# framework, §IV) defaults to 1e-5.
+LEARNET_BN_EPSILON = 1e-5
 
 
 def _conv(x, filters, kernel, name):
@@ -51,6 +58,37 @@ def lateral_accretive_block(x, name="lateral"):
     return keras.layers.Concatenate(name=f"{name}_concat")(paths)
 
 
+def learnet_normalization(kind: str, name: str = "lrn") -> keras.layers.Layer:
+    """The layer of Table I's "LRN" row, per eqs. (9)-(12) or as cross-channel LRN.
+
+    Eqs. (9)-(12) subtract the mini-batch mean m_B, divide by sqrt(d_B^2 + eps)
+    and apply the learnable mu, nu per channel: batch normalisation, whose
+    gamma/beta are Table I's 256 + 256 parameters.  Its moving mean and
+    variance (for inference) are non-trainable and not in Table I.
+
+    Args:
+        kind: ``"batch"`` (eqs. 9-12, the default of :func:`learnet`) or
+            ``"lrn"`` (AlexNet cross-channel LRN, alpha=1e-4, k=1, plus an affine).
+        name: layer name (``"lrn"``, as the row of Table I).
+
+    Returns:
+        A Keras layer with 2·C trainable weights.
+
+    Raises:
+        ValueError: an unknown ``kind``.
+
+    Example:
+        >>> y = learnet_normalization("batch")(x)  # doctest: +SKIP
+
+    Reference: Verma et al., IEEE TIP 2020, §III-B eqs. (9)-(12), Table I.
+    """
+    if kind == "batch":
+        return keras.layers.BatchNormalization(epsilon=LEARNET_BN_EPSILON, name=name)
+    if kind == "lrn":
+        return LocalResponseNormalization(name=name)
+    raise ValueError(f"learnet: normalization must be one of {LEARNET_NORMALIZATIONS}, got {kind!r}")
+
+
 @register_model(
     "learnet",
     input_shape=(112, 112, 3),
@@ -59,6 +97,8 @@ def lateral_accretive_block(x, name="lateral"):
     paper="Verma et al., LEARNet: Dynamic Imaging Network for Micro Expression Recognition, IEEE TIP 2020",
     # Table I's rows sum to 1,866,632 with 8 classes once the FC row's misprint is
     # corrected (4x4x256 -> 256 is 1,048,832); the authors' released model has 1.87M.
+    # Compared with the trainable count (the shared test): the "LRN" row's batch
+    # norm also holds 512 non-trainable moving statistics that Table I leaves out.
     paper_params=1_866_632,
     paper_params_config={"num_classes": 8},
     params_rtol=0.0,
@@ -66,7 +106,7 @@ def lateral_accretive_block(x, name="lateral"):
     description="Lateral accretive hybrid network on a dynamic image (1.87M params)",
     recipe="learnet",
 )
-def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256):
+def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256, normalization="batch"):
     """Build LEARNet.
 
     Args:
@@ -74,6 +114,9 @@ def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256):
         input_shape: (H, W, C) of the dynamic image; Table I uses 112×112×3.
         dropout: dropout rate after the FC layer.
         fc_units: width of the fully connected layer (Table I: 256).
+        normalization: the "LRN" row of Table I: ``"batch"`` (default; eqs.
+            9-12, batch normalisation) or ``"lrn"`` (cross-channel LRN + affine).
+            Both have Table I's 256 + 256 trainable parameters.
 
     Returns:
         A ``keras.Model`` named ``"learnet"``.
@@ -81,11 +124,12 @@ def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256):
     Example:
         >>> model = kerasmer.build_model("learnet", num_classes=3)  # doctest: +SKIP
     """
+    norm = learnet_normalization(normalization)  # validates before anything is built
     policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="dynamic_image")
     x = _conv(inputs, 16, 3, "conv1")
     x = lateral_accretive_block(x, name="lateral")
-    x = LocalResponseNormalization(name="lrn")(x)
+    x = norm(x)
     x = _conv(x, 256, 3, "conv5")
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(fc_units, activation="relu", name="fc")(x)

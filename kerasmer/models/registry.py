@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import fnmatch
 import inspect
+import numbers
 from typing import Any, Callable, Mapping
 
 from kerasmer.core.precision import precision_scope
@@ -228,7 +229,9 @@ def build_model(name: str, *, num_classes: int | None = None, input_shape: tuple
         A ``keras.Model``.
 
     Raises:
-        ValueError: unknown model name (the message names the closest ones), or a bad ``precision``.
+        ValueError: unknown model name (the message names the closest ones), a bad ``precision``, a
+            ``num_classes`` that is not a positive integer, or an ``input_shape`` of the wrong rank or type for the
+            model's modality (:func:`check_input_shape`).
         TypeError: an override the builder does not accept (named in the message).
 
     Example:
@@ -242,13 +245,74 @@ def build_model(name: str, *, num_classes: int | None = None, input_shape: tuple
             f"build_model({name!r}) got unknown override(s) {', '.join(map(repr, unknown))}; "
             f"valid overrides: {', '.join(info.overrides) or 'none'}"
         )
+    num_classes = check_num_classes(name, num_classes) if num_classes is not None else info.num_classes
+    input_shape = check_input_shape(name, input_shape) if input_shape is not None else info.input_shape
     scope = precision_scope(precision) if precision is not None else contextlib.nullcontext()
     with scope:
-        return info.builder(
-            num_classes=int(num_classes) if num_classes is not None else info.num_classes,
-            input_shape=tuple(input_shape) if input_shape is not None else info.input_shape,
-            **overrides,
-        )
+        return info.builder(num_classes=num_classes, input_shape=input_shape, **overrides)
+
+
+def _is_int(value) -> bool:
+    # bool is an int to Python, but num_classes=True is a mistake, not one class.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_num_classes(name: str, num_classes, *, source: str | None = None) -> int:
+    """Return ``num_classes`` as an int, or raise naming the argument.
+
+    Args:
+        name: the model's registry name, for the message.
+        num_classes: a positive integer (a bool, a float such as 2.7 or a string is an error).
+        source: who is asking, for the message (default ``build_model(<name>)``).
+
+    Returns:
+        ``int(num_classes)``.
+
+    Raises:
+        ValueError: not a positive integer.
+
+    Example:
+        >>> check_num_classes("learnet", 3)
+        3
+    """
+    if not _is_int(num_classes) or num_classes < 1:
+        raise ValueError(f"{source or f'build_model({name!r})'}: num_classes must be a positive integer (e.g. 3), "
+                         f"got {num_classes!r} ({type(num_classes).__name__})")
+    return int(num_classes)
+
+
+def check_input_shape(name: str, input_shape, *, source: str | None = None) -> tuple:
+    """Return ``input_shape`` as a tuple of ints after checking its rank and values for the model's modality.
+
+    Args:
+        name: the model's registry name; its entry's modality and default shape give the expected rank:
+            ``(H, W, C)`` for frame / dynamic_image / flow models, ``(T, H, W, C)`` for clip models.
+        input_shape: a list or tuple of positive integers, without the batch axis.
+        source: who is asking, for the message (default ``build_model(<name>)``).
+
+    Returns:
+        The shape as a tuple of ints.
+
+    Raises:
+        ValueError: a string, a wrong rank, or a value that is not a positive integer; the message names the
+            expected shape and the model's default.
+
+    Example:
+        >>> check_input_shape("learnet", [32, 32, 3])  # doctest: +SKIP
+        (32, 32, 3)
+    """
+    info = _lookup(name)
+    axes = "(frames, height, width, channels)" if info.modality == "clip" else "(height, width, channels)"
+    expected = (f"{source or f'build_model({name!r})'}: input_shape must be {axes} for a {info.modality} model, "
+                f"positive integers without the batch axis (default {info.input_shape})")
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (list, tuple)):
+        raise ValueError(f"{expected}; got {input_shape!r} ({type(input_shape).__name__})")
+    if len(input_shape) != len(info.input_shape):
+        raise ValueError(f"{expected}; got {tuple(input_shape)!r}, of rank {len(input_shape)}")
+    bad = [v for v in input_shape if not _is_int(v) or v < 1]
+    if bad:
+        raise ValueError(f"{expected}; got {tuple(input_shape)!r}, whose {bad} are not positive integers")
+    return tuple(int(v) for v in input_shape)
 
 
 def _input_options(name: str, input_shape: tuple | None = None) -> dict:

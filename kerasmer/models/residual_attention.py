@@ -450,7 +450,10 @@ def larnet(*, num_classes, input_shape, attention_activation="mixed", residual_a
         fusion_channels: channels of the fused map fed to stage 3 (§4.1.3: 32).
         stage3_size: spatial size of stage 3's input (§4.1.3: 32x32).
         freeze_stages: freeze stages 1 and 2 (the paper froze them); their
-            BatchNorm layers then run in inference mode.
+            BatchNorm layers then run in inference mode.  Off by default:
+            random stages should train.  In ``kerasmer train`` the ``larnet``
+            recipe freezes them when ``--init-from`` initialised them
+            (``Recipe.freeze_pretrained``, :func:`kerasmer.models.transfer.freeze_initialised`).
         stage1_weights: an Attention-92 ``keras.Model`` or ``.keras`` path whose
             weights initialise stage 1 (by layer name; its head is ignored).
         stage2_weights: the same for stage 2 from an Attention-56.

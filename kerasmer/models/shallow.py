@@ -80,6 +80,7 @@ def _head(x, num_classes, fc_units, dropout, *, policy):
     description="3×3-grid block-wise Conv3D + 4-head self-attention on 13 frames (2.1M params)",
     # §3 "Evaluation": "augmented with horizontal flip, change in brightness and salt and pepper noise"
     augment=SHALLOW_AUGMENT,
+    sampler="apex_middle",  # §2: onset, 5 frames, apex, 5 frames, offset: the apex is always frame 6
     recipe="shallow",
 )
 def shallow_conv3d_mhsa(*, num_classes, input_shape, grid=3, filters=8, kernel_size=5, padding="valid",
@@ -147,6 +148,7 @@ def shallow_conv3d_mhsa(*, num_classes, input_shape, grid=3, filters=8, kernel_s
     class_names=SHALLOW_CLASSES,
     description="Per-frame Conv2D + 4-head self-attention, apex-frame token (6.2M params)",
     augment=SHALLOW_AUGMENT,  # §3: flip, brightness, salt-and-pepper noise
+    sampler="apex_middle",  # §2: onset, 5, apex, 5, offset (13 frames); the apex is always frame T // 2
     recipe="shallow",
 )
 def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8, kernel_size=3,
@@ -210,6 +212,7 @@ def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8,
     class_names=SHALLOW_CLASSES,
     description="ConvLSTM2D + 4-head self-attention, offset-frame token (6.0M params)",
     augment=SHALLOW_AUGMENT,  # §3: flip, brightness, salt-and-pepper noise
+    sampler="apex_middle",  # §2: onset, 5, apex, 5, offset (13 frames); the apex is always frame T // 2
     recipe="shallow",
 )
 def shallow_convlstm_mhsa(*, num_classes, input_shape, filters=32, kernel_size=3, reduce_filters=8,

@@ -15,7 +15,9 @@ Attention-92/56 weights) and by training (``kerasmer train --init-from``,
   between models of the same architecture (a different classifier head is
   reported as a shape mismatch and left as initialised); for transfer between
   *different* architectures use a ``.keras`` file, whose layers are matched by name.
-* :func:`freeze_layers` freezes layers by a shell-style name pattern.
+* :func:`freeze_layers` freezes layers by a shell-style name pattern;
+  :func:`freeze_initialised` only where a transfer initialised every layer
+  (a recipe's ``freeze_pretrained``, e.g. LARNet's pretrained stages 1-2).
 
 Every copy goes through :func:`copy_weights` and is recorded in a
 :class:`TransferReport`.
@@ -175,6 +177,41 @@ def freeze_layers(model: keras.Model, pattern: str) -> list[str]:
     return frozen
 
 
+def freeze_initialised(model: keras.Model, patterns, matched) -> dict:
+    """Freeze each pattern's layers if a weight transfer initialised all of them.
+
+    Freezing layers that kept their random initialisation would fix them at
+    noise, so a pattern is frozen only when every top-level layer with weights
+    that it matches is in ``matched`` (e.g. LARNet's ImageNet-pretrained stages,
+    which the paper froze: Hashmi et al., Sensors 2021, §3).
+
+    Args:
+        model: the model (modified in place).
+        patterns: shell-style layer-name patterns, one per group (e.g. ``"stage1_*"``).
+        matched: names of the layers that received weights (``TransferReport.matched``).
+
+    Returns:
+        ``{"patterns": [frozen patterns], "frozen": [layer names], "kept": {pattern: reason}}``.
+
+    Example:
+        >>> report = init_weights(model, "larnet_imagenet_stages.keras")          # doctest: +SKIP
+        >>> freeze_initialised(model, ("stage1_*", "stage2_*"), report.matched)  # doctest: +SKIP
+    """
+    matched = set(matched)
+    out = {"patterns": [], "frozen": [], "kept": {}}
+    for pattern in patterns:
+        weighted = [layer.name for layer in model.layers if layer.weights and fnmatch.fnmatch(layer.name, pattern)]
+        missing = [n for n in weighted if n not in matched]
+        if not weighted:
+            out["kept"][pattern] = "no layer with weights matches"
+        elif missing:
+            out["kept"][pattern] = f"{len(missing)} of {len(weighted)} layers got no weights (e.g. {missing[:3]})"
+        else:
+            out["frozen"] += freeze_layers(model, pattern)
+            out["patterns"].append(pattern)
+    return out
+
+
 # ------------------------------------------------------------------ --init-from
 
 
@@ -258,5 +295,5 @@ def init_weights(model: keras.Model, path: str | os.PathLike, *, strict_shapes: 
     return report
 
 
-__all__ = ["TransferReport", "as_model", "copy_weights", "freeze_layers", "h5_layer_keys", "init_weights",
-           "load_weights_by_name", "read_h5_layer_weights"]
+__all__ = ["TransferReport", "as_model", "copy_weights", "freeze_initialised", "freeze_layers", "h5_layer_keys",
+           "init_weights", "load_weights_by_name", "read_h5_layer_weights"]

@@ -22,14 +22,18 @@ Example YAML::
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import numbers
 import os
 from pathlib import Path
 
 from kerasmer.core.atomic import atomic_write_text
 from kerasmer.core.precision import validate_precision
+from kerasmer.data import MISMATCH_POLICIES, make_synthetic
 from kerasmer.evaluation.protocols import get_protocol
 from kerasmer.models import model_info
+from kerasmer.models.registry import check_input_shape
 from kerasmer.training.recipes import coerce_overrides, get_recipe
 from kerasmer.training.trainer import split_data_options
 
@@ -62,6 +66,8 @@ class RunConfig:
             ``sampler`` (clips), ``flow`` (flow builder options), ``cache_dir``
             (on-disk preprocessing cache shared across folds and runs),
             ``augment`` and ``balance`` (class-balanced oversampling of training batches).
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: what the readers do with a clip
+            whose annotated onset..offset disagrees with the frames in its folder (``docs/data.md``).
         val_fraction: share of each fold's training subjects used for validation.
         n_splits: ``"kfold"``: number of folds.
         test_fraction: ``"split"``: share of clips held out for testing.
@@ -87,6 +93,7 @@ class RunConfig:
     input_shape: list | None = None
     model_overrides: dict = dataclasses.field(default_factory=dict)
     data_options: dict = dataclasses.field(default_factory=dict)
+    on_mismatch: str = "fix"
     val_fraction: float = 0.15
     n_splits: int = 5
     test_fraction: float = 0.2
@@ -104,13 +111,17 @@ class RunConfig:
 
     def validate(self) -> None:
         """Check every name and range before anything is read or written; raise ValueError naming the bad field."""
+        check_field_types(self)
         info = model_info(self.model)  # raises with the registered names
         if self.recipe is None:
             self.recipe = info.recipe  # the model spec's default recipe
-        get_recipe(self.recipe, **(self.recipe_overrides or {}))
+        get_recipe(self.recipe, self.protocol, **(self.recipe_overrides or {}))
         self.recipe_overrides = coerce_overrides(self.recipe, self.recipe_overrides)
         protocol = get_protocol(self.protocol)  # raises naming the protocols
-        self.precision = validate_precision(self.precision)
+        try:
+            self.precision = validate_precision(self.precision)
+        except ValueError as err:
+            raise ValueError(f"config precision: {err}") from None
         if self.strategy not in STRATEGIES:
             raise ValueError(f"config: unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if not isinstance(self.data, dict) or not self.data:
@@ -123,10 +134,16 @@ class RunConfig:
         if int(self.n_splits) < 2:
             raise ValueError(f"config: n_splits must be >= 2, got {self.n_splits!r}")
         split_data_options(self.data_options)  # raises naming an unknown option
+        if self.on_mismatch not in MISMATCH_POLICIES:
+            raise ValueError(f"config: on_mismatch must be one of {', '.join(MISMATCH_POLICIES)}, "
+                             f"got {self.on_mismatch!r}")
         if isinstance(self.freeze, str):
             self.freeze = [self.freeze]
+        if isinstance(self.folds, str):  # "01,02" as on the command line, not the characters "0", "1", ...
+            self.folds = [f.strip() for f in self.folds.split(",") if f.strip()]
         if self.folds is not None:
             self.folds = [str(f) for f in self.folds]
+        check_field_values(self, info)
 
     @property
     def scheme(self) -> str | None:
@@ -148,6 +165,105 @@ class RunConfig:
         if unknown:
             raise ValueError(f"{source}: unknown config field(s) {unknown}; fields: {sorted(fields)}")
         return cls(**d)
+
+
+_NUMBER, _INT, _PATH = (numbers.Real,), numbers.Integral, (str, os.PathLike)  # numpy scalars count too
+_TYPE_NAMES = {numbers.Real: "number", numbers.Integral: "int", os.PathLike: "path"}
+# The accepted types of each field (None where it is allowed); fields not listed are checked by their owners.
+_FIELD_TYPES = {
+    "model": (str,), "data": (dict,), "labels": (str, None), "protocol": (str,), "recipe": (str, None),
+    "recipe_overrides": (dict, None), "precision": (str,), "seed": (_INT,), "output_dir": _PATH,
+    "input_shape": (list, tuple, None), "model_overrides": (dict, None), "data_options": (dict, None),
+    "on_mismatch": (str,),
+    "val_fraction": _NUMBER, "n_splits": (_INT,), "test_fraction": _NUMBER, "folds": (list, tuple, str, None),
+    "strategy": (str,), "init_from": (*_PATH, None), "freeze": (list, tuple, str), "deterministic": (bool,),
+    "resume": (bool,), "synthetic": (dict, None), "verbose": (_INT,),
+}
+_POSITIVE_SYNTHETIC = ("subjects", "clips_per_class")
+
+
+def check_field_types(config: RunConfig) -> None:
+    """Raise ValueError naming the first field whose value has the wrong type (a bool is not a number here).
+
+    Args:
+        config: the config to check.
+
+    Example:
+        >>> RunConfig(seed="zero")  # doctest: +SKIP
+        ValueError: config seed: expected int, got 'zero' (str)
+    """
+    for name, kinds in _FIELD_TYPES.items():
+        value = getattr(config, name, None)
+        if value is None and None in kinds:
+            continue
+        types = tuple(k for k in kinds if k is not None)
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            expected = " or ".join(_TYPE_NAMES.get(k) or getattr(k, "__name__", str(k)) for k in kinds)
+            raise ValueError(f"config {name}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+def check_field_values(config: RunConfig, info) -> None:
+    """The ranges no other owner checks: seed, verbose, model overrides, input shape, synthetic options, paths.
+
+    Args:
+        config: the config (types already checked); ``input_shape`` is normalised to a list.
+        info: the model's :class:`~kerasmer.models.ModelInfo`.
+
+    Raises:
+        ValueError: naming the field, the value and what is expected.
+    """
+    if not 0 <= config.seed < 2 ** 31:
+        raise ValueError(f"config seed: expected an integer in [0, 2**31), got {config.seed!r}")
+    if config.verbose not in (0, 1, 2):
+        raise ValueError(f"config verbose: expected 0, 1 or 2, got {config.verbose!r}")
+    unknown = sorted(set(config.model_overrides or {}) - set(info.overrides))
+    if unknown:
+        raise ValueError(f"config model_overrides: {config.model!r} has no option(s) {unknown}; "
+                         f"its options: {list(info.overrides) or 'none'}")
+    if config.input_shape is not None:
+        config.input_shape = list(check_input_shape(config.model, config.input_shape, source="config input_shape"))
+    _check_synthetic(config.synthetic or {})
+    if config.init_from is not None and not Path(config.init_from).is_file():
+        raise ValueError(f"config init_from: no such file {config.init_from}")
+    check_output_dir(config.output_dir)
+
+
+def _check_synthetic(options: dict) -> None:
+    """``synthetic:`` keys must be ``make_synthetic`` keyword arguments; subjects and clips positive integers."""
+    accepted = [p for p in inspect.signature(make_synthetic).parameters if p != "root"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"config synthetic: unknown option(s) {unknown}; make_synthetic accepts {accepted}")
+    for key in _POSITIVE_SYNTHETIC:
+        value = options.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"config synthetic: {key} must be a positive integer, got {value!r}")
+
+
+def check_output_dir(path) -> None:
+    """Raise ValueError unless ``path`` is (or can be created as) a writable directory; creates nothing.
+
+    Args:
+        path: the run directory.
+
+    Example:
+        >>> check_output_dir("/proc/runs")  # doctest: +SKIP
+        ValueError: config output_dir: /proc is not writable, so /proc/runs cannot be created
+    """
+    target = Path(path)
+    if not str(path).strip():
+        raise ValueError("config output_dir: expected a directory path, got an empty string")
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"config output_dir: {target} exists and is not a directory")
+    ancestor = target
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"config output_dir: {target} cannot be created, because {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        what = "is not writable" if ancestor == target else f"is not writable, so {target} cannot be created"
+        raise ValueError(f"config output_dir: {ancestor} {what}")
 
 
 def load_config(path: str | os.PathLike, **overrides) -> RunConfig:

@@ -38,9 +38,12 @@ from tensorflow.python.framework import config as tf_config
 
 from kerasmer import data as kdata
 from kerasmer.core.atomic import atomic_write_text
+from kerasmer.core.lock import RunLock
 from kerasmer.core.precision import precision_environment, precision_scope
 from kerasmer.data.readers.labels import CLASS_ORDER, composite, map_labels
-from kerasmer.evaluation.protocols import add_group_column, check_fold_classes, get_protocol, make_folds
+from kerasmer.evaluation.protocols import (
+    add_group_column, check_fold_classes, check_published_counts, dataset_counts, get_protocol, make_folds,
+)
 from kerasmer.evaluation.report import write_report
 from kerasmer.evaluation.results import FoldResult, RunResult, fold_dirname, summarize
 from kerasmer.training.config import RunConfig, load_config, save_config
@@ -60,6 +63,8 @@ def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str
         ``(df, class_names, label_column, summary)``.  Without a scheme the
         labels are the datasets' own ``emotion`` values (sorted); with one they
         are ``map_labels``' ``label`` column, in the scheme's class order.
+        ``summary["mismatch"]`` holds each dataset's clips changed or dropped under
+        ``config.on_mismatch`` (the readers' ``df.attrs["mismatch"]``).
     """
     roots = {}
     for name, root in config.data.items():
@@ -73,15 +78,18 @@ def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str
             roots[name] = root
     summary: dict = {}
     if len(roots) > 1:
-        df, summary = composite(list(roots), roots, scheme=config.scheme or "megc3")
+        df, summary = composite(list(roots), roots, scheme=config.scheme or "megc3",
+                                options={n: {"on_mismatch": config.on_mismatch} for n in roots})
         label_column = "label"
     else:
         (name, root), = roots.items()
-        df = kdata.read_dataset(name, root)
+        df = kdata.read_dataset(name, root, on_mismatch=config.on_mismatch)
+        mismatch = {name: df.attrs.get("mismatch")}
         label_column = "emotion"
         if config.scheme:
             df, summary = map_labels(df, config.scheme)
             label_column = "label"
+        summary["mismatch"] = mismatch
     if len(df) == 0:
         raise ValueError(f"config data: no clips left after reading {list(roots)} with labels {config.scheme!r}")
     order = list(CLASS_ORDER.get(config.scheme, ())) if isinstance(config.scheme, str) else []
@@ -145,7 +153,7 @@ def plan_folds(config: RunConfig, df: pd.DataFrame, label_column: str, class_nam
 
 
 def _write_run_files(config, run_dir, *, recipe, policy, strategy, df, class_names, label_column, summary,
-                     folds, selected) -> None:
+                     folds, selected, annotation=None) -> None:
     """``config.json`` (with the precision environment) and ``run.json`` (what the report needs)."""
     env = precision_environment(probe_onednn=True)  # records the oneDNN version (issue: bf16 bug)
     env.update(strategy=config.strategy, replicas=int(strategy.num_replicas_in_sync))
@@ -155,7 +163,8 @@ def _write_run_files(config, run_dir, *, recipe, policy, strategy, df, class_nam
         "subject_dependent": get_protocol(config.protocol).subject_dependent, "folds": [f.name for f in folds],
         "selected_folds": [f.name for _, f in selected], "model": config.model, "recipe": recipe.to_dict(),
         "precision": policy, "labels": config.scheme, "label_summary": summary, "clips": int(len(df)),
-        "subjects": int(df["fold_group"].nunique()),
+        "subjects": int(df["fold_group"].nunique()), "dataset_counts": dataset_counts(df),
+        "annotation": annotation,  # on_mismatch, the clips it changed or dropped, the preflight's verdict
     }, indent=2, default=str))
 
 
@@ -209,25 +218,33 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
     Raises:
         ValueError: unknown model, recipe or protocol; a class empty in a fold's
             training part; a run directory holding a different config.
+        RunLockedError: another live process is running into ``output_dir`` (the message names it).
 
     Example:
         >>> result = run("run.yaml")  # doctest: +SKIP
         >>> result.pooled["uf1"], [f.evaluated_epoch for f in result.folds]  # doctest: +SKIP
     """
     config, log = _as_config(config), log or print
-    recipe = get_recipe(config.recipe, **config.recipe_overrides)
+    recipe = get_recipe(config.recipe, config.protocol, **config.recipe_overrides)  # the protocol's variant
     run_dir = Path(config.output_dir)
-    if config.resume:
-        _check_restart(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_environment(config) as policy:
+    # One process per run directory: a second one would interleave checkpoints (issue 11); a killed one's lock is
+    # released by the kernel, so its restart resumes.
+    with RunLock(run_dir, log=log), run_environment(config) as policy:
+        if config.resume:
+            _check_restart(config, run_dir)
         strategy = get_strategy(config.strategy)
         df, class_names, label_column, summary = load_data(config, run_dir)
+        # Every frame of every clip (test subjects included) is checked before any model is built (issue 11).
+        annotation = {"on_mismatch": config.on_mismatch, "mismatch": summary.pop("mismatch", {}),
+                      "preflight": kdata.preflight(df, cache_dir=config.data_options.get("cache_dir"), log=log)}
         df = add_group_column(df)
+        for warning in check_published_counts(config.protocol, dataset_counts(df)):  # report.md repeats it
+            log(f"WARNING: {warning}")
         folds, selected = plan_folds(config, df, label_column, class_names)
         _write_run_files(config, run_dir, recipe=recipe, policy=policy, strategy=strategy, df=df,
                          class_names=class_names, label_column=label_column, summary=summary, folds=folds,
-                         selected=selected)
+                         selected=selected, annotation=annotation)
         spec = TrainSpec(model=config.model, class_names=class_names, recipe=recipe, label_column=label_column,
                          input_shape=config.input_shape, model_overrides=config.model_overrides,
                          data_options=config.data_options, init_from=config.init_from, freeze=tuple(config.freeze),
@@ -245,5 +262,5 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
             if bar is not None:
                 pooled_uf1 = summarize(results, class_names).pooled.get("uf1", float("nan")) if results else 0.0
                 bar.update(n + 1, values=[("pooled_uf1", pooled_uf1)], finalize=n + 1 == len(selected))
-    write_report(run_dir)
+        write_report(run_dir)
     return summarize(results, class_names, failed, run_dir=str(run_dir), protocol=config.protocol)

@@ -44,11 +44,12 @@ import tensorflow as tf
 
 # Looked up as kerasmer.data.<name> at call time, so an audit (the honest-selection test) can wrap them.
 from kerasmer import data as kdata
+from kerasmer.data.pipeline.tfdata import decode_errors_raised, epoch_draws
 from kerasmer.evaluation.metrics import compute_metrics
 from kerasmer.evaluation.protocols import Fold
 from kerasmer.evaluation.results import FoldResult
 from kerasmer.models import build_model, model_info
-from kerasmer.models.transfer import freeze_layers, init_weights
+from kerasmer.models.transfer import freeze_initialised, freeze_layers, init_weights
 from kerasmer.training.callbacks import BestEpoch, EpochProgress, plateau_state, restore_plateau
 from kerasmer.training.recipes import Recipe, apply_kernel_init, make_optimizer
 from kerasmer.training.resume import FoldCheckpoint
@@ -77,6 +78,30 @@ def split_data_options(options: dict | None) -> tuple[dict, dict]:
             {k: v for k, v in options.items() if k in TRAIN_OPTIONS})
 
 
+# A fold diverged when its mean training loss exceeds DIVERGENCE_FACTOR x max(first epoch's loss, ln(classes)), or
+# DIVERGENCE_ABSOLUTE x ln(classes) (chance-level cross-entropy is ln(classes)); docs/training.md gives the reasons.
+DIVERGENCE_FACTOR = 100.0
+DIVERGENCE_ABSOLUTE = 1000.0
+
+
+def divergence_bound(num_classes: int, first_loss: float) -> float:
+    """The largest training loss a fold may report before it counts as diverged.
+
+    Args:
+        num_classes: the model's classes (chance-level cross-entropy is ``ln(num_classes)``).
+        first_loss: the fold's first epoch's training loss.
+
+    Returns:
+        ``min(DIVERGENCE_ABSOLUTE * ln(C), DIVERGENCE_FACTOR * max(first_loss, ln(C)))``.
+
+    Example:
+        >>> round(divergence_bound(3, 1.2), 1)
+        120.0
+    """
+    chance = math.log(max(int(num_classes), 2))
+    return min(DIVERGENCE_ABSOLUTE * chance, DIVERGENCE_FACTOR * max(float(first_loss), chance))
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The data-order seed of ``epoch``: fixed per (fold seed, epoch), independent of restarts."""
     return int(seed) * 100_003 + int(epoch)
@@ -96,7 +121,7 @@ class TrainSpec:
         model_overrides: extra ``build_model`` options.
         data_options: ``apex``, ``face``, ``sampler``, ``flow``, ``cache_dir``
             (every split) and ``augment``, ``balance`` (training batches only);
-            they override the model spec's.
+            they override the recipe's ``augment``/``balance``, which override the model spec's.
         init_from: ``.keras`` / ``.weights.h5`` file to initialise weights from by layer name.
         freeze: layer-name patterns to freeze.
         verbose: Keras epoch progress (0, 1, 2).
@@ -124,8 +149,11 @@ class TrainSpec:
         spec = dict(model_info(self.model).input_options(self.input_shape))
         spec_augment = spec.pop("augment", None)
         every, train = split_data_options(self.data_options)
-        if spec_augment is not None:
-            train.setdefault("augment", spec_augment)
+        # precedence: the run's data_options, then the recipe's augmentation/resampling, then the model spec's
+        for key, value in (("augment", self.recipe.augment), ("balance", self.recipe.balance),
+                           ("augment", spec_augment)):
+            if value is not None:
+                train.setdefault(key, value)
         return {**spec, **every}, train
 
 
@@ -232,21 +260,25 @@ class FoldTrainer:
             ``(model, FoldResult)``.
 
         Raises:
-            FoldFailed: the training loss became NaN or infinite.
+            FoldFailed: the training loss became NaN or infinite, or a frame could not be decoded
+                (the kerasmer error naming the frame and the clip is in the message).
         """
         state = FoldState(df=df, fold=fold, seed=int(seed), resume=resume,
                           fold_dir=Path(fold_dir) if fold_dir is not None else None,
                           tensorboard_dir=Path(tensorboard_dir) if tensorboard_dir is not None else None)
         keras.utils.set_random_seed(state.seed)
-        self.prepare(state)
-        self._call_hooks("on_fold_begin", state)
-        self.build(state)
-        self._call_hooks("on_model_built", state)
-        self.make_selection(state)
-        self.restore(state)
-        self.fit(state)
-        self.select(state)
-        result = self.predict(state)
+        try:
+            self.prepare(state)
+            self._call_hooks("on_fold_begin", state)
+            self.build(state)
+            self._call_hooks("on_model_built", state)
+            self.make_selection(state)
+            self.restore(state)
+            self.fit(state)
+            self.select(state)
+            result = self.predict(state)
+        except kdata.AnnotationError as err:  # a damaged frame met while training: this fold fails, cleanly
+            raise FoldFailed(f"fold {fold.name}: {err}") from err
         self._call_hooks("on_fold_end", state, result)
         return state.model, result
 
@@ -259,7 +291,10 @@ class FoldTrainer:
                                                             ("test", fold.test))}
         state.options, state.train_options = self.spec.pipeline_options()
         state.normalization = kdata.fit_normalization(state.parts["train"], **state.options)
-        state.steps_per_epoch = max(1, math.ceil(len(state.parts["train"]) / recipe.batch_size))
+        # an oversampled epoch ("oversample": classes x largest class) is longer than the training set
+        draws = epoch_draws(state.parts["train"][self.spec.label_column].value_counts().tolist(),
+                            state.train_options.get("balance", False))
+        state.steps_per_epoch = max(1, math.ceil(draws / recipe.batch_size))
         state.epochs = recipe.resolve_epochs(state.steps_per_epoch)
         if recipe.iterations is not None:
             self.log(f"fold {fold.name}: {recipe.iterations} iterations (optimizer steps) -> {state.epochs} epochs "
@@ -289,6 +324,8 @@ class FoldTrainer:
             out.update(init_from=str(self.spec.init_from), matched=report.matched,
                        unmatched_target=report.unmatched_target, unmatched_source=report.unmatched_source,
                        shape_mismatch=report.shape_mismatch)
+            if self.spec.recipe.freeze_pretrained:
+                out["freeze_pretrained"] = self.freeze_pretrained(model, report.matched)
         if self.spec.freeze:
             frozen = []
             for pattern in self.spec.freeze:
@@ -296,6 +333,23 @@ class FoldTrainer:
             self.log(f"froze {len(frozen)} layers matching {list(self.spec.freeze)}")
             out["frozen"] = frozen
         return out
+
+    def freeze_pretrained(self, model: keras.Model, matched) -> dict:
+        """Freeze the recipe's ``freeze_pretrained`` groups that ``init_from`` initialised whole; log it.
+
+        Returns:
+            The record kept in the fold's ``transfer`` (and so in the report): the
+            recipe, the frozen patterns and layers, the groups kept trainable and why.
+        """
+        recipe = self.spec.recipe
+        done = freeze_initialised(model, recipe.freeze_pretrained, matched)
+        if done["patterns"]:
+            self.log(f"recipe {recipe.name}: froze {len(done['frozen'])} layers of {done['patterns']}, initialised "
+                     f"by --init-from, as {recipe.paper} froze its pretrained parts (--set freeze_pretrained=[] "
+                     "trains them)")
+        for pattern, why in done["kept"].items():
+            self.log(f"recipe {recipe.name}: {pattern} stays trainable: {why}")
+        return {"recipe": recipe.name, **done}
 
     def make_selection(self, state: FoldState) -> None:
         """The validation-only epoch selector and, for plateau recipes, the learning-rate scheduler."""
@@ -364,18 +418,34 @@ class FoldTrainer:
         """One ``fit`` call for epoch ``epoch`` (0-based); returns its logs plus the epoch's learning rate."""
         train_ds = self.make_dataset(state, "train", training=True, seed=epoch_seed(state.seed, epoch))
         lr = float(keras.ops.convert_to_numpy(state.model.optimizer.learning_rate))  # at the epoch's first step
-        h = state.model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                            verbose=self.spec.verbose, shuffle=False, callbacks=callbacks)
+        with decode_errors_raised():  # a frame that fails to decode inside tf.data: its kerasmer error, here
+            h = state.model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
+                                verbose=self.spec.verbose, shuffle=False, callbacks=callbacks)
         logs = {k: float(v[-1]) for k, v in h.history.items()}
         logs["learning_rate"] = lr
         return logs
 
+    def check_loss(self, state: FoldState, epoch: int, logs: dict) -> None:
+        """Fail the fold on a NaN/infinite loss or a diverged one (see :func:`divergence_bound`).
+
+        Raises:
+            FoldFailed: naming the fold, the epoch, the loss, the bound and the learning rate.
+        """
+        loss, lr = logs.get("loss", np.nan), logs.get("learning_rate", float("nan"))
+        advice = "stopping this fold. Try a lower learning rate or float32 precision."
+        if not np.isfinite(loss):
+            raise FoldFailed(f"fold {state.fold.name}: training loss became {loss} in epoch {epoch + 1} "
+                             f"(learning rate {lr:.3g}); {advice}")
+        first = state.history.get("loss", [loss])[0]  # the history is checkpointed, so this survives a resume
+        bound = divergence_bound(len(self.spec.class_names), first)
+        if loss > bound:
+            raise FoldFailed(f"fold {state.fold.name}: training loss diverged to {loss:.3g} in epoch {epoch + 1}, "
+                             f"above the bound {bound:.3g} (first epoch's loss {first:.3g}; learning rate {lr:.3g}); "
+                             f"{advice}")
+
     def end_epoch(self, state: FoldState, epoch: int, logs: dict, writer=None) -> None:
-        """Check the loss, record the epoch, drive the selector and scheduler, checkpoint."""
-        if not np.isfinite(logs.get("loss", np.nan)):
-            raise FoldFailed(f"fold {state.fold.name}: training loss became {logs.get('loss')} in epoch {epoch + 1} "
-                             f"(learning rate {logs['learning_rate']:.3g}); stopping this fold. Try a lower "
-                             "learning rate or float32 precision.")
+        """Check the loss (:meth:`check_loss`), record the epoch, drive the selector and scheduler, checkpoint."""
+        self.check_loss(state, epoch, logs)
         for k, v in logs.items():
             state.history.setdefault(k, []).append(v)
         if writer is not None:
@@ -406,7 +476,8 @@ class FoldTrainer:
         """The only use of the test subjects: one prediction with the selected weights."""
         spec, parts = self.spec, state.parts
         test_ds = self.make_dataset(state, "test", training=False, seed=state.seed)
-        probs = np.asarray(state.model.predict(test_ds, verbose=0), dtype="float32")
+        with decode_errors_raised():
+            probs = np.asarray(state.model.predict(test_ds, verbose=0), dtype="float32")
         class_names = list(spec.class_names)
         y_true = np.array([class_names.index(v) for v in parts["test"][spec.label_column]], dtype=int)
         y_pred = probs.argmax(axis=1)
@@ -422,6 +493,7 @@ class FoldTrainer:
             normalization=state.normalization, epochs_planned=int(state.epochs),
             train_clips=_clip_keys(parts["train"]), val_clips=_clip_keys(parts["val"]), transfer=state.transfer,
             resumed_from_epoch=int(state.start_epoch),
+            clip_datasets=(test["dataset"].astype(str).tolist() if "dataset" in test.columns else []),
         )
 
 

@@ -47,6 +47,16 @@ def test_megc_composite_and_hde_on_fixtures(megc_roots, tmp_path, capsys):
     run = json.loads((out / "run.json").read_text())
     assert run["subjects"] == 9 and len(run["folds"]) == 9 and run["clips"] == 54
     assert m["missing_folds"] == [], "only the requested folds were planned in this job"
+    # MEGC 2019 reports each dataset beside the composite; these fixtures are far smaller than the published set.
+    assert list(m["per_dataset"]) == ["casme2", "smic"] and m["per_dataset"]["smic"]["n"] == 6
+    assert run["dataset_counts"]["samm"] == {"clips": 18, "subjects": 3}
+    printed = capsys.readouterr().out
+    assert "WARNING: protocol megc_composite: samm has 18 clips from 3 subjects; the published composite has 133 " \
+           "clips from 28 subjects" in printed
+    assert f"casme2: UF1 = {m['per_dataset']['casme2']['uf1']:.4f}" in printed
+    assert f"smic: UF1 = {m['per_dataset']['smic']['uf1']:.4f}" in printed
+    assert len(m["warnings"]) == 3 and "> **WARNING**: protocol megc_composite: samm has 18 clips" in \
+        (out / "report.md").read_text()
 
     out = tmp_path / "hde"
     assert main(["train", "--data", f"casme2={megc_roots['casme2']}", "--data", f"samm={megc_roots['samm']}",
@@ -55,7 +65,13 @@ def test_megc_composite_and_hde_on_fixtures(megc_roots, tmp_path, capsys):
     assert [f["fold"] for f in m["folds"]] == ["casme2->samm", "samm->casme2"]
     assert [f["test_subjects"] for f in m["folds"]] == [["samm_006", "samm_007", "samm_008"],
                                                         ["casme2_01", "casme2_02", "casme2_03"]]
-    for name in ("metrics.json", "predictions.csv", "report.md", "confusion_matrix.png", "training_curves.png"):
+    # Each direction is its own result: no pooled score, one confusion matrix per direction.
+    assert m["pooled"] is None and list(m["directions"]) == ["casme2->samm", "samm->casme2"]
+    printed = capsys.readouterr().out
+    assert "pooled UF1" not in printed
+    assert f"samm->casme2: UF1 = {m['directions']['samm->casme2']['uf1']:.4f}" in printed
+    for name in ("metrics.json", "predictions.csv", "report.md", "confusion_matrix_casme2_to_samm.png",
+                 "confusion_matrix_samm_to_casme2.png", "training_curves.png"):
         assert (out / name).is_file(), name
     assert list((out / "tensorboard").glob("*/events.out.tfevents.*"))
 

@@ -84,6 +84,39 @@ def write_casme2_fixture(root, clips=None):
     return root, clips
 
 
+# The official CASME II release as issue 11 records it.  MEB's '/'-apex clips (subject, clip, the apex MEB
+# estimates) and the six clips whose annotated onset..offset disagrees with the frames in their folders
+# (subject, clip, annotated onset, offset, apex cell, frames present).
+CASME2_SLASH_APEX = [
+    ("04", "EP12_01f", 279), ("05", "EP03_01", 68), ("05", "EP07_01", 77), ("05", "EP09_05f", 81),
+    ("05", "EP16_04f", 166), ("06", "EP01_01", 100), ("07", "EP06_01", 78), ("12", "EP08_07", 187),
+    ("12", "EP09_02", 89), ("13", "EP08_01", 80), ("16", "EP01_05", 88), ("17", "EP03_02", 134),
+    ("17", "EP06_04", 231), ("17", "EP13_06", 53), ("17", "EP15_01", 329), ("18", "EP18_01", 111),
+    ("20", "EP15_03f", 91), ("20", "EP16_01", 103), ("25", "EP03_02", 98), ("25", "EP10_10", 153),
+    ("25", "EP12_01", 98),
+]
+CASME2_FRAME_MISMATCH = [
+    ("12", "EP09_06", 66, 111, 80, range(66, 107)), ("16", "EP01_08", 73, 110, 90, range(73, 97)),
+    ("20", "EP16_01", 71, 111, "/", range(71, 107)), ("12", "EP09_02", 16, 101, "/", range(161, 207)),
+    ("24", "EP02_07", 24, 66, 64, range(61, 107)), ("07", "EP06_01", 15, 68, "/", range(56, 92)),
+]
+
+
+def official_casme2_clips(emotions=("disgust", "happiness", "surprise")) -> list[dict]:
+    """The 24 clips above in the official sheet's order (subject number, then file name), '/' apexes
+    as '/' (``apex=None``), the six mismatched clips with only the frames the record says are present."""
+    clips = {}
+    for sub, clip, apex in CASME2_SLASH_APEX:  # a short clip around MEB's apex
+        clips[(sub, clip)] = dict(subject=sub, clip=clip, onset=apex - 3, apex=None, offset=apex + 3)
+    for sub, clip, onset, offset, apex, frames in CASME2_FRAME_MISMATCH:
+        clips[(sub, clip)] = dict(subject=sub, clip=clip, onset=onset, apex=None if apex == "/" else apex,
+                                  offset=offset, frames=list(frames))
+    ordered = [clips[k] for k in sorted(clips, key=lambda k: (int(k[0]), k[1]))]
+    for i, c in enumerate(ordered):
+        c["emotion"] = emotions[i % len(emotions)]
+    return ordered
+
+
 # ----------------------------------------------------------------- CASME I
 
 
@@ -269,7 +302,8 @@ def filler_clips(n: int, *, subject: str, prefix: str, emotion: str, **keys) -> 
 
 __all__ = [
     "CASME2_CLIPS", "CASME3_CLIPS", "CASME3_KNOWN_ERRORS", "CASME_CLIPS", "CASME_SQ_CLIPS", "MMEW_CLIPS",
-    "SAMM_CLIPS", "SMIC_CLIPS", "filler_clips", "write_casme2_fixture", "write_casme3_fixture",
+    "SAMM_CLIPS", "SMIC_CLIPS", "CASME2_FRAME_MISMATCH", "CASME2_SLASH_APEX", "filler_clips",
+    "official_casme2_clips", "write_casme2_fixture", "write_casme3_fixture",
     "write_casme_fixture", "write_casme_sq_fixture", "write_frames", "write_mmew_fixture",
     "write_samm_fixture", "write_smic_fixture",
 ]

@@ -221,9 +221,9 @@ def test_fix_table_is_applied_and_logged(tmp_path, caplog):
     with pytest.raises(AnnotationError, match="row 3"):
         read_dataset("casme2", root, fixes=False)
     fixes = pd.DataFrame([
-        dict(dataset="casme2", file="CASME2-coding-*.xlsx", row="2", subject="", clip="", field="apex",
+        dict(dataset="casme2", file="CASME2-coding-*.xlsx", row="", subject="01", clip="EP01_01", field="apex",
              when="missing", value="5", reason="test: apex missing", source="test"),
-        dict(dataset="casme2", file="CASME2-coding-*.xlsx", row="3", subject="", clip="", field="offset",
+        dict(dataset="casme2", file="CASME2-coding-*.xlsx", row="", subject="02", clip="EP02_01", field="offset",
              when="invalid", value="9", reason="test: offset before apex", source="test"),
     ])
     with caplog.at_level(logging.INFO, logger="kerasmer.data"):

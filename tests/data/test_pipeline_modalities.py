@@ -31,15 +31,18 @@ def _epoch(ds):
 
 @pytest.fixture
 def imreads(monkeypatch):
-    """Counts every image decode (the pipeline's and the flow builder's both call cv2.imread)."""
+    """Counts every image decode: the flow builder calls cv2.imread, the pipeline's strict decode_frame
+    cv2.imdecode (issue 11: it checks the file is complete first)."""
     count = {"n": 0}
-    real = cv2.imread
 
-    def counting(*args, **kw):
-        count["n"] += 1
-        return real(*args, **kw)
+    def counting(real):
+        def wrapped(*args, **kw):
+            count["n"] += 1
+            return real(*args, **kw)
+        return wrapped
 
-    monkeypatch.setattr(cv2, "imread", counting)
+    monkeypatch.setattr(cv2, "imread", counting(cv2.imread))
+    monkeypatch.setattr(cv2, "imdecode", counting(cv2.imdecode))
     return count
 
 
@@ -301,7 +304,7 @@ def test_order_and_augmentation_deterministic_for_a_seed(df):
 def test_dataset_for_model_takes_modality_and_shape_from_the_registry(df):
     assert model_input_options("learnet") == {"modality": "dynamic_image", "input_shape": (112, 112, 3)}
     assert model_input_options("meranet18")["sampler"] == "centered"
-    assert model_input_options("shallow_conv3d_mhsa", (5, 16, 16, 3))["sampler"] == "uniform"
+    assert model_input_options("shallow_conv3d_mhsa", (5, 16, 16, 3))["sampler"] == "apex_middle"  # issue 13
     ds = make_dataset_for_model(df, "learnet", class_names=CLASSES, input_shape=(16, 16, 3), batch_size=3)
     assert ds.element_spec[0].shape.as_list() == [None, 16, 16, 3]
     x, _ = _epoch(make_dataset_for_model(df, "meranet18", class_names=CLASSES, input_shape=(4, 16, 16, 3),
@@ -313,3 +316,106 @@ def test_dataset_for_model_takes_modality_and_shape_from_the_registry(df):
         make_dataset_for_model(df, "learnet", class_names=CLASSES, modality="frame")
     with pytest.raises(ValueError, match="Unknown model 'lernet'"):
         make_dataset_for_model(df, "lernet", class_names=CLASSES)
+
+
+# ----------------------------------------------------------------- issue 13: recipes' resampling and augmentation
+
+
+def test_oversample_holds_every_class_as_often_as_the_largest(df):
+    """Micro-Attention: 'resampled according to the one having largest size' (balance=True keeps len(df))."""
+    from kerasmer.data.pipeline import epoch_draws
+
+    data = _imbalanced(df)  # 10 negative, 2 positive, 2 surprise
+    assert epoch_draws([10, 2, 2], "oversample") == 30 and epoch_draws([10, 2, 2], True) == 14
+    assert epoch_draws([10, 0, 2], "oversample") == 20  # an absent class is not drawn
+    with pytest.raises(ValueError, match="balance must be one of"):
+        epoch_draws([1], "largest")
+    ds = make_dataset(data, modality="test_row_id", input_shape=(2, 2, 1), class_names=CLASSES, training=True,
+                      balance="oversample", normalization=False, augment=False, batch_size=7, seed=3)
+    for _ in range(2):
+        x, y = _epoch(ds)
+        assert y.sum(0).tolist() == [10.0, 10.0, 10.0]
+        negative = x[y[:, 0] == 1][:, 0, 0, 0]
+        assert sorted(negative) == sorted(data[data["emotion"] == "negative"]["onset"].astype(float))  # each once
+    with pytest.raises(ValueError, match="'oversample' is for training sets"):
+        make_dataset(data, modality="test_row_id", input_shape=(2, 2, 1), class_names=CLASSES, balance="oversample")
+
+
+def _apply(settings, x, rnd, seed=0):
+    import tensorflow as tf
+
+    from kerasmer.data.pipeline.augment import image_augment, resolve_augment
+
+    apply = image_augment(resolve_augment(settings, True), x.shape, seed)
+    return apply(tf.constant(x), tf.constant(rnd, tf.int64)).numpy()
+
+
+def test_corner_crop_takes_one_of_the_four_corners_and_resizes_back():
+    """Micro-Attention (CDE): four-corner 224-of-240 crops; here 12 of 16 pixels, so each corner is exact."""
+    import tensorflow as tf
+
+    x = np.arange(16 * 16, dtype=np.float32).reshape(16, 16, 1)
+    off = {"flip": False, "rotation": 0.0, "brightness": 0.0}
+    expected = {}
+    for top in (0, 4):
+        for left in (0, 4):
+            crop = x[top:top + 12, left:left + 12]
+            expected[(top, left)] = tf.image.resize(crop, (16, 16), method="bilinear").numpy()
+    seen = set()
+    for rnd in range(24):
+        y = _apply({**off, "corner_crop": 0.75}, x, rnd)
+        hits = [k for k, e in expected.items() if np.allclose(y, e, atol=1e-4)]
+        assert len(hits) == 1, rnd
+        seen.add(hits[0])
+        np.testing.assert_array_equal(y, _apply({**off, "corner_crop": 0.75}, x, rnd))  # stateless
+    assert seen == set(expected)  # all four corners occur
+    clip = np.stack([x, x + 1.0])  # a clip: every frame gets the same corner
+    yc = _apply({**off, "corner_crop": 0.75}, clip, 5)
+    np.testing.assert_allclose(yc[1] - yc[0], 1.0, atol=1e-4)
+
+
+def test_probability_gates_each_operation_and_one_keeps_old_outputs():
+    x = np.full((8, 8, 3), 100.0, np.float32)
+    settings = {"flip": False, "rotation": 0.0, "brightness": 0.0, "color_shift": 20 / 255}
+    changed = [not np.array_equal(_apply({**settings, "probability": 0.5}, x, r), x) for r in range(200)]
+    assert 70 <= sum(changed) <= 130  # about half the draws are shifted
+    shifted = [_apply({**settings, "probability": 0.5}, x, r) - x for r in range(200)]
+    assert max(np.abs(d).max() for d in shifted) <= 20.0 + 1e-4  # 'maximum value of 20'
+    for r in range(5):  # probability 1 (the default) draws no gate: outputs equal those without the key
+        np.testing.assert_array_equal(_apply({**settings, "probability": 1.0}, x, r), _apply(settings, x, r))
+
+
+def test_smoothing_is_a_box_blur_of_at_most_the_window():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (10, 10, 1)).astype(np.float32)
+    settings = {"flip": False, "rotation": 0.0, "brightness": 0.0, "smoothing": 3}
+    widths = set()
+    for r in range(30):
+        y = _apply(settings, x, r)
+        for k in (1, 2, 3):
+            box = x if k == 1 else tf.nn.avg_pool2d(x[None], k, 1, "SAME")[0].numpy()
+            if np.allclose(y, box, atol=1e-3):
+                widths.add(k)
+                break
+        else:
+            raise AssertionError(f"rnd {r}: not a box blur of width 1..3")
+    assert widths == {1, 2, 3}
+
+
+@pytest.mark.parametrize("key,value", [("corner_crop", 1.5), ("probability", -0.1), ("smoothing", 2.5),
+                                       ("probability", 2)])
+def test_new_augment_keys_reject_bad_values(key, value):
+    from kerasmer.data.pipeline.augment import resolve_augment
+
+    with pytest.raises(ValueError, match=key):
+        resolve_augment({key: value}, True)
+
+
+def test_apex_middle_clip_input_has_the_apex_frame_at_the_middle(df):
+    for _, row in df.iterrows():
+        x = build_input(row, modality="clip", input_shape=(13, 16, 16, 1), sampler="apex_middle")
+        apex = build_input(row.to_dict() | {"onset": row["apex"], "offset": row["apex"]}, modality="clip",
+                           input_shape=(1, 16, 16, 1), sampler="apex_middle")
+        np.testing.assert_array_equal(x[6], apex[0])

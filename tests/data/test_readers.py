@@ -192,16 +192,29 @@ def test_apply_fixes_guards():
     assert none == [] and list(untouched["Ap"]) == ["/", 12, -1]
 
 
-def test_packaged_casme2_entries_fit_the_casme2_columns(tmp_path):
+def test_packaged_casme2_entries_are_keyed_by_clip_not_row(tmp_path, caplog):
+    """Issue 11 finding 2: a '/' apex on row 31 of another clip (a sorted copy, the synthetic set) stays
+    missing; the entry lands on sub04/EP12_01f wherever it sits, and only while its guard ('/') holds.
+    (Before issue 11 this test asserted the opposite: row 31 of any file got apex 279.)"""
     from kerasmer.data.readers import casme2
     from kerasmer.data.readers._common import read_xlsx
 
-    target = dict(subject="05", clip="EP12_03f", emotion="disgust", onset=250, apex=None, offset=300,
-                  frames=[250, 300])
-    root, _ = fx.write_casme2_fixture(tmp_path, clips=fx.filler_clips(29, subject="01", prefix="EP0",
-                                                                      emotion="others") + [target])
+    other = dict(subject="05", clip="EP12_03f", emotion="disgust", onset=250, apex=None, offset=300,
+                 frames=[250, 300])
+    target = dict(subject="04", clip="EP12_01f", emotion="others", onset=200, apex=None, offset=400)
+    fillers = fx.filler_clips(29, subject="01", prefix="EP0", emotion="others")
+    root, _ = fx.write_casme2_fixture(tmp_path, clips=fillers + [other, target])
     xlsx = root / "CASME2-coding-20140508.xlsx"
     table = read_xlsx(xlsx, dataset="casme2")
-    assert table.loc[31, "ApexFrame"] == "/"  # row 31 of the official file has no apex
-    fixed, applied = apply_fixes(table, dataset="casme2", file=xlsx, columns=casme2.COLUMNS)
-    assert fixed.loc[31, "ApexFrame"] == 279 and [a["row"] for a in applied] == [31]
+    assert table.loc[31, "ApexFrame"] == "/" and table.loc[32, "Filename"] == "EP12_01f"
+    fixed, applied = apply_fixes(table, dataset="casme2", file=xlsx, columns=casme2.COLUMNS,
+                                 ident=lambda r: (f"{int(r['Subject']):02d}", r["Filename"]))
+    assert fixed.loc[31, "ApexFrame"] == "/" and fixed.loc[32, "ApexFrame"] == 279
+    assert [(a["row"], a["subject"], a["clip"]) for a in applied] == [(32, "04", "EP12_01f")]
+    table.loc[32, "ApexFrame"] = 300  # a corrected copy: the guard ('/') fails, logged, no fix
+    with caplog.at_level(logging.WARNING, logger="kerasmer.data"):
+        fixed, applied = apply_fixes(table, dataset="casme2", file=xlsx, columns=casme2.COLUMNS,
+                                     ident=lambda r: (f"{int(r['Subject']):02d}", r["Filename"]))
+    assert applied == [] and fixed.loc[32, "ApexFrame"] == 300
+    assert any("guard does not match" in r.getMessage() and "04/EP12_01f" in r.getMessage()
+               for r in caplog.records)

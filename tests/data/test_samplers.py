@@ -83,3 +83,35 @@ def test_take_and_errors():
         interpolate(np.zeros((0, 4, 4)), 3, clip_id="x")
     with pytest.raises(ValueError, match="sampler must be one of"):
         sample_indices("random", 5, 2)
+
+
+# ----------------------------------------------------------------- apex_middle (shallow models, issue 13)
+
+
+@pytest.mark.parametrize("length,apex", [(40, 3), (40, 20), (40, 36), (13, 0), (13, 12), (5, 2), (101, 25)])
+def test_apex_middle_puts_the_apex_at_the_same_token_for_early_central_and_late_apexes(length, apex):
+    """Upadhy & Verlekar §2: onset, 5 frames, apex, 5 frames, offset = 13; the apex is always index 6."""
+    idx = sample_indices("apex_middle", length, apex, n=13)
+    assert idx.shape == (13,) and idx[6] == apex
+    assert idx[0] == 0 and idx[-1] == length - 1
+    assert np.all(np.diff(idx) >= 0)
+    assert np.all(idx[:6] <= apex) and np.all(idx[7:] >= apex)
+    if apex >= 6 and length - 1 - apex >= 6:  # room for 5 distinct frames on each side
+        assert len(np.unique(idx)) == 13
+
+
+def test_the_proportional_sampler_moves_the_apex_but_apex_middle_does_not():
+    # the old default for the shallow models: the apex index follows the rise/fall ratio
+    places = {int(np.flatnonzero(sample_uniform(40, a, n=13) == a)[0]) for a in (3, 20, 36)}
+    assert len(places) == 3
+    assert {int(sample_indices("apex_middle", 40, a, n=13)[6] == a) for a in (3, 20, 36)} == {1}
+
+
+def test_shallow_models_use_apex_middle_and_read_its_apex_token():
+    import kerasmer
+
+    for name in kerasmer.list_models("shallow_*"):
+        info = kerasmer.model_info(name)
+        assert info.sampler == "apex_middle" and info.input_shape[0] == 13, name
+    model = kerasmer.build_model("shallow_conv2d_mhsa", num_classes=5, input_shape=(13, 30, 30, 3))
+    assert model.get_layer("apex_token").index == 13 // 2  # the token the sampler puts the apex at

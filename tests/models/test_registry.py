@@ -61,7 +61,7 @@ def test_centred_clip_models_and_default_samplers():
     for name in kerasmer.list_models():
         info = kerasmer.model_info(name)
         if info.modality == "clip":
-            assert info.input_options()["sampler"] in ("uniform", "centered"), name
+            assert info.input_options()["sampler"] in ("uniform", "apex_middle", "centered"), name
         else:
             assert info.sampler is None and "sampler" not in info.input_options(), name
 
@@ -74,7 +74,7 @@ def test_shallow_models_carry_their_papers_augmentation():
     for name in shallow:
         info = kerasmer.model_info(name)
         assert info.augment == SHALLOW_AUGMENT and info.input_options()["augment"] == SHALLOW_AUGMENT
-        assert info.input_options()["sampler"] == "uniform"
+        assert info.input_options()["sampler"] == "apex_middle"  # issue 13: the apex is always token 6
     assert SHALLOW_AUGMENT != DEFAULT_AUGMENT
     for name in set(kerasmer.list_models()) - set(shallow):
         assert kerasmer.model_info(name).augment is None and "augment" not in kerasmer.model_info(name).input_options()

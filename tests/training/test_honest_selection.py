@@ -6,12 +6,16 @@ Two proofs:
    predicted on during a run: the test subject's clips appear only in the one
    dataset passed to ``predict``; validation clips come from training subjects
    that are not trained on; the evaluated epoch is the best *validation* epoch;
-2. a counterfactual: replacing the test subject's frames and labels leaves the
-   whole training (history, chosen epoch, final weights) bit-for-bit the same,
-   while the same change to the validation subjects does change it (so the
-   comparison can fail).
+2. a counterfactual (:func:`honest_check.assert_test_subject_inert`): making the
+   test subject's clips poisonous (their loss rising instead of falling, the
+   table's label counts and pixel statistics changed) leaves every
+   training-side artefact the same (class weights, normalisation, history with
+   the learning rate, chosen epoch, final weights), while the same poison given
+   to the validation subject does change training, and each injected leak makes
+   the check fail (``test_honest_selection_mutations.py``).
 """
 
+import dataclasses
 import json
 
 import keras
@@ -25,6 +29,7 @@ from kerasmer.training import FoldTrainer, TrainSpec
 from kerasmer.training.recipes import get_recipe
 
 from .conftest import SHAPE
+from .honest_check import RECIPE_OVERRIDES, assert_test_subject_inert, poisoned_tables, train_artefacts
 
 
 def _keys(df):
@@ -39,6 +44,7 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
     def make_dataset(df, **kw):
         ds = real_make(df, **kw)
         built[id(ds)] = (_keys(df), kw.get("training"))
+        events.append(("build", _keys(df), set()))
         return ds
 
     def fit_normalization(df, **kw):
@@ -93,6 +99,8 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
             assert x == train, "each epoch trains on exactly the training subjects' clips"
             assert v == val, "validation is exactly the validation subjects' clips"
         assert evs[-1] == ("predict", test, set())
+        # A test clip is in one dataset only, the one predicted (a direct ``model(x)`` on it would need another).
+        assert [e[1] for e in evs if e[0] == "build" and e[1] & test] == [test]
         assert norm == train, "normalisation statistics come from training clips only"
         # The evaluated epoch is the best validation epoch, and the report says which it was.
         assert fold.evaluated_epoch == int(np.argmin(fold.history["val_loss"])) + 1
@@ -104,39 +112,16 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
     assert "evaluated epoch" in report
 
 
-def _perturb(df, rows, donors):
-    """Give ``rows`` the frames of ``donors`` and rotate their labels."""
-    df = df.copy()
-    cols = ["frame_paths", "frame_numbers", "onset", "apex", "offset"]
-    for r, d in zip(rows, np.resize(donors, len(rows))):
-        for c in cols:
-            df.at[df.index[r], c] = df.iloc[d][c]
-    classes = sorted(df["emotion"].unique())
-    df.loc[df.index[rows], "emotion"] = [classes[(classes.index(e) + 1) % len(classes)]
-                                         for e in df.iloc[rows]["emotion"]]
-    return df
-
-
 def test_changing_the_test_subject_changes_nothing_in_training(synthetic_df):
     df = synthetic_df
     fold = loso_folds(df, seed=0)[0]
     names = sorted(df["emotion"].unique())
-    recipe = get_recipe("shallow", epochs=2, batch_size=8, plateau_patience=0)
+    spec = TrainSpec(model="learnet", class_names=names, recipe=get_recipe("shallow", **RECIPE_OVERRIDES),
+                     input_shape=SHAPE)
+    honest = assert_test_subject_inert(df, fold, spec)
+    assert len(honest["history"]["loss"]) == RECIPE_OVERRIDES["epochs"], "no early stop hid later epochs"
 
-    def train(frame):
-        spec = TrainSpec(model="learnet", class_names=names, recipe=recipe, input_shape=SHAPE)
-        model, res = FoldTrainer(spec, log=lambda s: None).train(frame, fold, seed=3)
-        return res, model.get_weights()
-
-    base, w_base = train(df)
-    moved, w_moved = train(_perturb(df, fold.test, fold.train))
-    assert moved.evaluated_epoch == base.evaluated_epoch
-    for key in base.history:
-        np.testing.assert_allclose(moved.history[key], base.history[key], rtol=1e-5, atol=1e-6, err_msg=key)
-    for a, b in zip(w_moved, w_base):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert moved.clips == base.clips and not np.array_equal(moved.y_true, base.y_true)
-
-    # Sensitivity: the same change to the validation subjects does show up.
-    val_moved, _ = train(_perturb(df, fold.val, fold.train))
-    assert not np.allclose(val_moved.history["val_loss"], base.history["val_loss"], rtol=1e-4)
+    # Sensitivity: the same poison given to the validation subject does change training.
+    on_val = poisoned_tables(df, dataclasses.replace(fold, test=fold.val))["poison"]
+    moved = train_artefacts(on_val, fold, spec)
+    assert not np.allclose(moved["history"]["val_loss"], honest["history"]["val_loss"], rtol=1e-4)

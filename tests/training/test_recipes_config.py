@@ -8,7 +8,8 @@ import pytest
 
 from kerasmer.training.config import RunConfig, load_config, save_config
 from kerasmer.training.recipes import (
-    RECIPES, StepDecay, WarmupCosine, apply_kernel_init, get_recipe, list_recipes, make_optimizer,
+    RECIPES, StepDecay, WarmupCosine, apply_kernel_init, get_recipe, list_recipes, make_optimizer, source_table,
+    sources_markdown,
 )
 
 
@@ -19,16 +20,19 @@ def test_paper_recipes_have_the_issue_settings():
     r = get_recipe("meranet")
     assert (r.optimizer, r.schedule, r.batch_size, r.epochs, r.kernel_init) == ("adam", "warmup_cosine", 8, 100,
                                                                                "xavier")
+    assert r.learning_rate == 0.1  # §4.3 "The learning rate is initialized to 0.1" (issue 13, finding 1)
     assert r.resolved_warmup_steps() == 2000  # untuned rule 2 / (1 - 0.999)
     r = get_recipe("micro_attention")
     assert (r.optimizer, r.momentum, r.schedule, r.step_epochs, r.step_factor) == ("sgd", 0.9, "step", 10, 0.1)
     r = get_recipe("learnet")
     assert (r.optimizer, r.learning_rate, r.batch_size, r.epochs) == ("sgd", 1e-3, 25, 100)
+    assert r.momentum == 0.9 and r.sources["momentum"].startswith("inferred")  # MATLAB sgdm (finding 4)
     r = get_recipe("shallow")
     assert (r.optimizer, r.learning_rate, r.schedule, r.plateau_factor, r.batch_size, r.epochs) == (
         "adam", 1e-3, "plateau", 0.5, 32, 100)
     assert r.early_stopping_patience is not None
-    assert set(list_recipes()) == {"larnet", "meranet", "micro_attention", "learnet", "shallow"}
+    assert set(list_recipes()) == {"larnet", "meranet", "micro_attention", "micro_attention_pretrain", "learnet",
+                                   "quickstart", "shallow"}
 
 
 def test_iterations_convert_to_epochs_with_steps_per_epoch():
@@ -65,14 +69,28 @@ def test_step_decay_divides_by_ten_every_ten_epochs():
     assert isinstance(opt, keras.optimizers.SGD) and opt.momentum == 0.9
 
 
-def test_warmup_cosine_rises_linearly_then_anneals_to_zero():
+def test_warmup_cosine_rises_linearly_to_the_peak_then_anneals_to_zero():
     s = WarmupCosine(1e-3, total_steps=100, warmup_steps=10)
     lr = np.array([float(s(t)) for t in range(101)])
     assert lr[0] == pytest.approx(1e-4, rel=1e-4)
     assert np.all(np.diff(lr[:10]) > 0)
-    assert lr[9] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 9 / 100)), rel=1e-4)
+    assert lr[9] == pytest.approx(1e-3, rel=1e-5) and lr.max() == pytest.approx(1e-3, rel=1e-5)  # end of warm-up
     assert lr[100] == pytest.approx(0.0, abs=1e-9)
     assert np.all(np.diff(lr[10:]) < 0)
+
+
+@pytest.mark.parametrize("steps_per_epoch", [12, 25, 47])
+def test_meranet_schedule_reaches_its_peak_whatever_the_steps_per_epoch(steps_per_epoch):
+    """Issue 13, finding 1: warm-up times cosine peaked at 0.16x, 0.33x and 0.62x of 0.1."""
+    r = get_recipe("meranet")
+    total = steps_per_epoch * r.epochs
+    s = make_optimizer(r, steps_per_epoch=steps_per_epoch, epochs=r.epochs)._learning_rate
+    lr = np.array([float(s(t)) for t in range(total + 1)])
+    warmup = r.resolved_warmup_steps(total)
+    assert warmup == total // 10  # the untuned 2,000 steps capped at warmup_fraction of the fold
+    assert lr.max() == pytest.approx(0.1, rel=1e-5) and int(lr.argmax()) == warmup - 1
+    assert lr[-1] == pytest.approx(0.0, abs=1e-9) and lr[total - 1] < 1e-5
+    assert np.all(np.diff(lr[warmup:]) <= 0)  # cosine annealing from the peak down to 0
 
 
 def test_optimizer_settings_reach_keras():
@@ -123,3 +141,108 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(tmp_path / "bad.yaml")
     with pytest.raises(ValueError, match="hde.*exactly two datasets"):
         RunConfig(protocol="hde", data={"casme2": "x"})
+
+
+# ----------------------------------------------------------------- issue 13: paper fidelity
+
+
+@pytest.mark.parametrize("protocol,expected", [
+    ("loso", (10, 1e-3, 5e-4)), ("kfold", (10, 1e-3, 5e-4)), (None, (10, 1e-3, 5e-4)),
+    ("megc_composite", (8, 1e-3, 5e-6)),  # the paper's CDE
+    ("hde", (10, 1e-4, 3e-2)),
+])
+def test_micro_attention_recipe_per_protocol(protocol, expected):
+    r = get_recipe("micro_attention", protocol)
+    assert (r.batch_size, r.learning_rate, r.weight_decay) == expected
+    assert (r.optimizer, r.momentum, r.schedule, r.step_epochs, r.step_factor) == ("sgd", 0.9, "step", 10, 0.1)
+    assert r.balance == "oversample"  # 'resampled according to the one having largest size'
+    assert r.augment["probability"] == 0.5
+    if protocol == "megc_composite":
+        assert r.augment["corner_crop"] == pytest.approx(224 / 240) and r.augment["rotation"] == 0
+    elif protocol == "hde":
+        assert "corner_crop" not in r.augment and r.augment["rotation"] == 8.0
+        assert r.augment["color_shift"] * 255 == pytest.approx(20)
+    else:  # LOSO: 'the data augmentation methods mentioned above are together used'
+        assert r.augment["corner_crop"] == pytest.approx(224 / 240) and r.augment["rotation"] == 8.0
+    assert get_recipe("micro_attention", protocol, batch_size=4).batch_size == 4  # overrides after the variant
+    assert r.protocol == (protocol if protocol in ("megc_composite", "hde") else None)
+
+
+def test_micro_attention_pretraining_recipe():
+    r = get_recipe("micro_attention_pretrain")
+    assert (r.optimizer, r.momentum, r.batch_size, r.learning_rate, r.schedule, r.step_epochs, r.step_factor) == (
+        "sgd", 0.9, 50, 0.01, "step", 20, 0.1)
+    assert (r.augment["rotation"], r.augment["smoothing"], r.augment["probability"]) == (10.0, 6, 0.5)
+
+
+def test_shallow_recipe_oversamples_with_the_papers_augmentation():
+    from kerasmer.data import SHALLOW_AUGMENT
+
+    r = get_recipe("shallow")
+    assert r.balance == "oversample" and r.augment == SHALLOW_AUGMENT
+    assert all(r.sources[f].startswith("paper §3") for f in ("optimizer", "learning_rate", "plateau_factor",
+                                                            "batch_size", "epochs", "augment", "balance"))
+
+
+def test_every_field_has_a_source_and_no_paper_value_is_called_a_default():
+    for name in list_recipes():
+        for protocol in [None, *RECIPES[name].variants]:
+            for field, _, source in source_table(name, protocol):
+                assert source.split(":")[0].split(" §")[0] in ("paper", "kerasmer default", "inferred"), (
+                    name, protocol, field, source)
+    paper_fields = {"meranet": ("learning_rate", "batch_size", "epochs", "kernel_init"),
+                    "micro_attention": ("learning_rate", "batch_size", "weight_decay", "momentum", "augment",
+                                        "balance")}
+    for name, fields in paper_fields.items():
+        for field in fields:
+            assert RECIPES[name].sources[field].startswith("paper"), (name, field)
+
+
+def test_docs_and_cli_show_the_recipes_sources(capsys):
+    from pathlib import Path
+
+    from kerasmer.cli.train import cmd_recipes
+
+    docs = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
+    assert sources_markdown() in docs, "regenerate docs/training.md's tables with sources_markdown()"
+    cmd_recipes(type("Args", (), {"verbose": True})())
+    out = capsys.readouterr().out
+    for name in list_recipes():
+        for protocol in [None, *RECIPES[name].variants]:
+            for field, value, source in source_table(name, protocol):
+                assert source in out and f"{field:24s} {value:<28s} {source}" in out
+
+
+def test_augment_and_balance_are_data_options_not_recipe_overrides():
+    with pytest.raises(ValueError, match="data_options"):
+        get_recipe("shallow", balance=False)
+
+
+def test_recipe_data_settings_reach_training_batches_only_with_run_options_first(monkeypatch):
+    from kerasmer.training import trainer as trainer_mod
+    from kerasmer.training.trainer import FoldState, FoldTrainer, TrainSpec
+
+    names = ["negative", "positive", "surprise"]
+    spec = TrainSpec("shallow_conv2d_mhsa", names, get_recipe("micro_attention", "hde"))
+    every, train = spec.pipeline_options()
+    assert train == {"augment": get_recipe("micro_attention", "hde").augment, "balance": "oversample"}
+    assert "augment" not in every and "balance" not in every and every["sampler"] == "apex_middle"
+    spec = TrainSpec("shallow_conv2d_mhsa", names, get_recipe("micro_attention"), data_options={"balance": False,
+                                                                                                "augment": False})
+    assert spec.pipeline_options()[1] == {"augment": False, "balance": False}  # the run's data_options win
+    from kerasmer.data import SHALLOW_AUGMENT
+
+    spec = TrainSpec("shallow_conv2d_mhsa", names, get_recipe("learnet"))
+    assert spec.pipeline_options()[1] == {"augment": SHALLOW_AUGMENT}  # no recipe setting: the model spec's
+    calls = []
+    monkeypatch.setattr(trainer_mod.kdata, "make_dataset", lambda df, **kw: calls.append(kw))
+    spec = TrainSpec("shallow_conv2d_mhsa", names, get_recipe("micro_attention", "hde"))
+    state = FoldState(df=None, fold=None, seed=0)
+    state.parts = {"train": "t", "val": "v", "test": "x"}
+    state.options, state.train_options = spec.pipeline_options()
+    trainer = FoldTrainer(spec)
+    for part in ("train", "val", "test"):
+        trainer.make_dataset(state, part, training=part == "train", seed=0)
+    assert calls[0]["balance"] == "oversample" and calls[0]["augment"]["rotation"] == 8.0 and calls[0]["training"]
+    for kw in calls[1:]:  # validation and test: never augmented nor resampled
+        assert not kw["training"] and "augment" not in kw and "balance" not in kw

@@ -54,6 +54,7 @@ def test_sigkill_mid_fold_then_restart_equals_uninterrupted_run(synthetic_root, 
     assert again.returncode == 0, again.stderr[-3000:]
     assert "fold 01: already finished, skipped" in again.stdout
     assert "fold 02: resuming after epoch" in again.stdout
+    assert "taking over the stale lock of a run that was killed" in again.stdout  # the run-directory lock
     resumed = json.loads((out / "folds" / "02" / "result.json").read_text())
     assert 1 <= resumed["resumed_from_epoch"] < 4
 

@@ -19,12 +19,13 @@ from kerasmer.data.pipeline.inputs import (
     register_input_builder, sample_frame_numbers,
 )
 from kerasmer.data.pipeline.tfdata import (
-    build_input, clear_input_cache, fit_normalization, make_dataset, preprocess_cache,
+    BALANCE_CHOICES, build_input, clear_input_cache, epoch_draws, fit_normalization, make_dataset, preprocess_cache,
 )
 from kerasmer.data.pipeline.model_spec import make_dataset_for_model, model_input_options, set_model_spec_lookup
 
 __all__ = [
-    "APEX_CHOICES", "DECODE_STATS", "DEFAULT_AUGMENT", "INPUT_BUILDERS", "SAMPLER_CHOICES",
+    "APEX_CHOICES", "BALANCE_CHOICES", "DECODE_STATS", "DEFAULT_AUGMENT", "INPUT_BUILDERS", "SAMPLER_CHOICES",
+    "epoch_draws",
     "build_input", "clear_input_cache", "decode_frame", "fit_normalization", "load_clip", "make_dataset",
     "make_dataset_for_model", "make_input_builder", "model_input_options", "preprocess_cache",
     "register_input_builder", "sample_frame_numbers", "set_model_spec_lookup",

@@ -12,10 +12,18 @@ key (default)             effect
 ``contrast`` (0.0)        scale about the clip's per-channel mean by a factor in 1 ± value
 ``color_shift`` (0.0)     add one value per colour channel, uniform in ±fraction × 255
 ``salt_pepper`` (0.0)     set this fraction of the pixels to 0 or 255 (half each)
+``corner_crop`` (0.0)     crop one of the four corners, this fraction of each side, and resize
+                          it back (Micro-Attention's 224-of-240 crops: ``224 / 240``); 0 = off
+``smoothing`` (0)         box blur with a window drawn uniformly in 1..value pixels; 0 = off
+``probability`` (1.0)     the chance that each of rotation, brightness, contrast, colour
+                          shift, corner crop and smoothing is applied to a clip (independent
+                          draws; Micro-Attention's "selecting probability of 0.5")
 ========================= ==================================================================
 
-The last three are off by default so that ``augment=None`` keeps the
-flip/rotation/brightness recipe earlier versions used.  :data:`SHALLOW_AUGMENT`
+Contrast, colour shift, salt-and-pepper, corner crop and smoothing are off by
+default so that ``augment=None`` keeps the flip/rotation/brightness recipe
+earlier versions used; ``probability`` 1.0 draws no gates, so those outputs
+are unchanged too.  :data:`SHALLOW_AUGMENT`
 is the shallow Conv + self-attention models' recipe: flip, brightness and
 salt-and-pepper noise, no rotation.
 
@@ -39,7 +47,7 @@ import math
 from typing import Mapping
 
 DEFAULT_AUGMENT = {"flip": True, "rotation": 5.0, "brightness": 0.1, "contrast": 0.0, "color_shift": 0.0,
-                   "salt_pepper": 0.0}
+                   "salt_pepper": 0.0, "corner_crop": 0.0, "smoothing": 0, "probability": 1.0}
 """What ``augment=None`` / ``True`` applies during training."""
 
 # The shallow Conv + multi-head self-attention paper, §3 "Evaluation": "The samples are augmented with
@@ -52,6 +60,7 @@ SHALLOW_AUGMENT = {"flip": True, "rotation": 0.0, "brightness": 0.1, "contrast":
 The registry gives it to those models (``model_info(name).augment``)."""
 
 PHOTOMETRIC = ("brightness", "contrast", "color_shift", "salt_pepper")
+IMAGE_ONLY = PHOTOMETRIC + ("corner_crop", "smoothing")  # no meaning for (or not written for) flow vectors
 
 
 def resolve_augment(augment, training: bool) -> dict | None:
@@ -86,12 +95,20 @@ def resolve_augment(augment, training: bool) -> dict | None:
     else:
         raise TypeError(f"augment must be None, a bool or a dict, got {type(augment).__name__}")
     if settings is not None:
-        for key in ("rotation",) + PHOTOMETRIC:
-            value = float(settings[key])
-            if value < 0 or (key != "rotation" and value > 1):
-                raise ValueError(f"augment[{key!r}] must be in [0, {'180' if key == 'rotation' else '1'}], "
-                                 f"got {settings[key]!r}")
+        _check_ranges(settings)
     return settings
+
+
+def _check_ranges(settings: Mapping) -> None:
+    """Raise ValueError naming the first key whose value is out of its range."""
+    limits = {"rotation": 180.0, "corner_crop": 1.0, "probability": 1.0, "smoothing": 64.0,
+              **{k: 1.0 for k in PHOTOMETRIC}}
+    for key, top in limits.items():
+        value = float(settings[key])
+        if not 0 <= value <= top:
+            raise ValueError(f"augment[{key!r}] must be in [0, {top:g}], got {settings[key]!r}")
+    if float(settings["smoothing"]) != int(float(settings["smoothing"])):
+        raise ValueError(f"augment['smoothing'] is a window size in pixels (an int), got {settings['smoothing']!r}")
 
 
 def _rotate(x, angle):
@@ -106,6 +123,36 @@ def _rotate(x, angle):
     transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
     return keras.ops.image.affine_transform(x[None], transform[None], interpolation="bilinear",
                                             fill_mode="reflect", data_format="channels_last")[0]
+
+
+def _corner_crop(x, fraction: float, corner, size):
+    """One of the four corners (``corner`` 0..3), ``fraction`` of each side, resized back to ``size`` (H, W).
+
+    Micro-Attention (CDE, LOSO): "cropping the four corners of the original image with size of 240×240 into a
+    'new' one with size of 224×224 and resizing it to the previous size", i.e. ``fraction = 224 / 240``.
+    """
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    h, w = int(size[0]), int(size[1])
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    corner = tf.cast(corner, tf.int32)
+    top, left = (h - ch) * (corner // 2), (w - cw) * (corner % 2)
+    crop = tf.slice(x, tf.stack([top, left, 0]), tf.stack([ch, cw, -1]))
+    return tf.image.resize(crop, (h, w), method="bilinear")
+
+
+def _smooth(x, window, largest: int):
+    """Box blur of an (H, W, C) tensor with a ``window`` × ``window`` mean (1 = unchanged), ``window <= largest``.
+
+    Micro-Attention's pretraining: "smoothing with maximum window size of 6".  TensorFlow's average pool
+    with SAME padding averages the pixels inside the image only, so borders do not darken.
+    """
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    def box(k):
+        return lambda: x if k == 1 else tf.nn.avg_pool2d(x[None], k, 1, "SAME")[0]
+
+    return tf.switch_case(tf.cast(window, tf.int32) - 1, [box(k) for k in range(1, largest + 1)])
 
 
 def image_augment(settings: Mapping, input_shape, seed: int):
@@ -127,34 +174,79 @@ def image_augment(settings: Mapping, input_shape, seed: int):
     import tensorflow as tf  # heavy: loads only when a dataset is built
 
     clip = len(input_shape) == 4
-    max_angle = math.radians(float(settings.get("rotation", 0.0)))
-    flip = bool(settings.get("flip", False))
-    brightness, contrast = float(settings.get("brightness", 0.0)), float(settings.get("contrast", 0.0))
-    color_shift, salt_pepper = float(settings.get("color_shift", 0.0)), float(settings.get("salt_pepper", 0.0))
-    channels = int(input_shape[-1])
+    geometric, photometric = _geometric_ops(settings, input_shape), _photometric_ops(settings, input_shape)
 
     def apply(x, rnd):
-        # sub-seeds s + [0, k]: k = 1..3 as in earlier versions, so their outputs are unchanged
+        # sub-seeds s + [0, k]: k = 1..6 as in earlier versions, so their outputs are unchanged
         s = tf.stack([tf.cast(rnd, tf.int64), tf.constant(seed, tf.int64)])
         if clip:  # fold T into channels so one transform moves every frame alike
             t, h, w, c = input_shape
             x = tf.reshape(tf.transpose(x, (1, 2, 0, 3)), (h, w, t * c))
+        x = geometric(x, s)
+        if clip:
+            x = tf.transpose(tf.reshape(x, (h, w, t, c)), (2, 0, 1, 3))
+        return photometric(x, s)
+
+    return apply
+
+
+def _gate(probability: float, s, k: int):
+    """1.0 with ``probability`` (a fresh stateless draw on sub-seed ``10 + k``); the constant 1.0 when it is 1."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    if probability >= 1.0:
+        return 1.0  # no draw: outputs equal those of versions without ``probability``
+    return tf.cast(tf.random.stateless_uniform((), seed=s + [0, 10 + k]) < probability, tf.float32)
+
+
+def _geometric_ops(settings: Mapping, input_shape):
+    """``fn(x, s)``: flip, rotation, corner crop and smoothing of an (H, W, C') tensor (frames folded into C')."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    max_angle = math.radians(float(settings.get("rotation", 0.0)))
+    flip, p = bool(settings.get("flip", False)), float(settings.get("probability", 1.0))
+    crop, window = float(settings.get("corner_crop", 0.0)), int(settings.get("smoothing", 0))
+    size = tuple(input_shape)[-3:-1]
+
+    def geometric(x, s):
         if flip:
             do = tf.random.stateless_uniform((), seed=s + [0, 1]) < 0.5
             x = tf.cond(do, lambda: tf.reverse(x, axis=[1]), lambda: x)
         if max_angle > 0:
-            x = _rotate(x, tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle))
-        if clip:
-            x = tf.transpose(tf.reshape(x, (h, w, t, c)), (2, 0, 1, 3))
+            angle = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
+            x = _rotate(x, angle * _gate(p, s, 2))
+        if 0 < crop < 1:
+            corner = tf.random.stateless_uniform((), seed=s + [0, 7], minval=0, maxval=4, dtype=tf.int32)
+            x = tf.cond(_gate(p, s, 7) > 0, lambda: _corner_crop(x, crop, corner, size), lambda: x)
+        if window > 1:
+            k = tf.random.stateless_uniform((), seed=s + [0, 8], minval=1, maxval=window + 1, dtype=tf.int32)
+            x = _smooth(x, tf.where(_gate(p, s, 8) > 0, k, 1), window)
+        return x
+
+    return geometric
+
+
+def _photometric_ops(settings: Mapping, input_shape):
+    """``fn(x, s)``: brightness, contrast, colour shift (one draw per clip) and salt-and-pepper (per frame)."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    brightness, contrast = float(settings.get("brightness", 0.0)), float(settings.get("contrast", 0.0))
+    color_shift, salt_pepper = float(settings.get("color_shift", 0.0)), float(settings.get("salt_pepper", 0.0))
+    p, channels = float(settings.get("probability", 1.0)), int(input_shape[-1])
+
+    def photometric(x, s):
         if brightness > 0:
-            x = x + tf.random.stateless_uniform((), seed=s + [0, 3], minval=-brightness, maxval=brightness) * 255.0
+            delta = tf.random.stateless_uniform((), seed=s + [0, 3], minval=-brightness, maxval=brightness)
+            x = x + delta * 255.0 * _gate(p, s, 3)
         if contrast > 0:
             factor = tf.random.stateless_uniform((), seed=s + [0, 4], minval=1 - contrast, maxval=1 + contrast)
+            factor = 1.0 + (factor - 1.0) * _gate(p, s, 4)
             mean = tf.reduce_mean(tf.reshape(x, (-1, channels)), axis=0)  # whole clip: one map for all frames
             x = (x - mean) * factor + mean
         if color_shift > 0:
-            x = x + tf.random.stateless_uniform((channels,), seed=s + [0, 5], minval=-color_shift,
-                                                maxval=color_shift) * 255.0
+            shift = tf.random.stateless_uniform((channels,), seed=s + [0, 5], minval=-color_shift,
+                                                maxval=color_shift)
+            x = x + shift * 255.0 * _gate(p, s, 5)
         if brightness > 0 or contrast > 0 or color_shift > 0:
             x = tf.clip_by_value(x, 0.0, 255.0)
         if salt_pepper > 0:
@@ -163,7 +255,7 @@ def image_augment(settings: Mapping, input_shape, seed: int):
             x = tf.where(u < salt_pepper / 2, 0.0, tf.where(u > 1 - salt_pepper / 2, 255.0, x))
         return x
 
-    return apply
+    return photometric
 
 
 def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0):
@@ -240,7 +332,7 @@ def make_augment(settings: Mapping, input_shape, seed: int, modality: str, user_
         >>> apply = make_augment(resolve_augment(True, True), (28, 28, 3), 0, "flow")  # doctest: +SKIP
     """
     if modality == "flow":
-        asked = [k for k in PHOTOMETRIC if k in user_keys and float(settings[k]) > 0]
+        asked = [k for k in IMAGE_ONLY if k in user_keys and float(settings[k]) > 0]
         if asked:
             raise ValueError(f"augment: {asked} cannot be applied to 'flow' inputs (displacements, not "
                              "intensities); flow gets flip (negating u) and rotation only")

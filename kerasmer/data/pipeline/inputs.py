@@ -29,6 +29,7 @@ from kerasmer.data.preprocess.apex import clip_span, resolve_apex
 from kerasmer.data.preprocess.dynamic_image import dynamic_image
 from kerasmer.data.preprocess.face import FaceCropper, NoFaceError, apply_crop
 from kerasmer.data.preprocess.flow import FLOW_METHODS, flow_input
+from kerasmer.data.preflight import decode_strict
 from kerasmer.data.schema import AnnotationError
 
 # Counts frame decodes (cv2.imread calls) since import; tests use it to prove caching.
@@ -37,7 +38,7 @@ _STATS_LOCK = threading.Lock()
 _FACE_LOCK = threading.Lock()
 INPUT_BUILDERS: dict[str, Callable] = {}
 APEX_CHOICES = (None, "annotated", "spotted", "middle")
-SAMPLER_CHOICES = ("uniform", "centered", "interpolate")
+SAMPLER_CHOICES = ("uniform", "apex_middle", "centered", "interpolate")
 
 
 # ----------------------------------------------------------------- decoding
@@ -75,9 +76,8 @@ def decode_frame(path: str, *, dataset: str = "frames") -> np.ndarray:
     """
     with _STATS_LOCK:  # frames are decoded from several tf.data threads
         DECODE_STATS["frames"] += 1
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise AnnotationError(dataset, path, "cannot read image (missing or damaged)")
+    # strict: a truncated JPEG is refused, not decoded half grey with only a libjpeg warning (issue 11)
+    img = decode_strict(path, dataset=dataset, flags=cv2.IMREAD_COLOR)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -111,6 +111,8 @@ def load_clip(row, *, frames: Sequence[int] | None = None) -> np.ndarray:
         if not frames:
             raise AnnotationError(str(row.get("dataset", "?")), clip_label(row),
                                   f"no frame in onset..offset {onset}..{offset}")
+        if len(frames) != offset - onset + 1:  # a missing frame is an error, never silently skipped (issue 11)
+            frames = list(range(onset, offset + 1))
     missing = [int(n) for n in frames if int(n) not in by_number]
     if missing:
         raise AnnotationError(str(row.get("dataset", "?")), clip_label(row),
@@ -371,6 +373,7 @@ def make_input_builder(modality: str, *, apex=None, face=None, sampler=None, flo
             :class:`~kerasmer.data.preprocess.face.FaceCropper`; one detection per clip, on
             the onset frame.
         sampler: for ``"clip"``: ``"uniform"`` (default; onset→apex→offset),
+            ``"apex_middle"`` (onset→apex, the apex at T // 2, apex→offset: the shallow models),
             ``"centered"`` (T consecutive frames around the apex, MERANet) or
             ``"interpolate"`` (all frames onset..offset linearly resampled to T).
         flow: for ``"flow"``: options of :func:`make_flow_builder`

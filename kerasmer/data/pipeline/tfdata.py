@@ -16,6 +16,7 @@ Decoding and the input builders live in :mod:`kerasmer.data.pipeline.inputs`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -87,6 +88,49 @@ def preprocess_cache(cache_dir, annotation, builder, modality: str):
     """
     cache = PreprocessCache(cache_dir, config=builder_config(builder, modality), annotation=annotation)
     return _DISK_CACHES.setdefault(str(cache.directory), cache)
+
+
+_DECODE_FAILURES: list = []
+_DECODE_LOCK = threading.Lock()
+
+
+def _record_decode_failure(err: Exception) -> None:
+    with _DECODE_LOCK:
+        _DECODE_FAILURES.append(err)
+
+
+def _take_decode_failure():
+    """The first failure recorded since the last call (None if none); clears the record."""
+    with _DECODE_LOCK:
+        first = _DECODE_FAILURES[0] if _DECODE_FAILURES else None
+        _DECODE_FAILURES.clear()
+    return first
+
+
+@contextlib.contextmanager
+def decode_errors_raised():
+    """Raise, at the end of the block, an error a ``make_dataset`` pipeline met while decoding inside it.
+
+    A decode error inside ``tf.data`` ends the dataset early instead of raising in TF's
+    threads (which aborted the process); wrap ``fit``/``predict`` in this block to get the
+    original kerasmer error (an :class:`~kerasmer.data.schema.AnnotationError` naming the frame and
+    the clip) in the calling thread, also in place of whatever error the short dataset caused.
+
+    Example:
+        >>> with decode_errors_raised():  # doctest: +SKIP
+        ...     model.fit(make_dataset(df, ...))
+    """
+    _take_decode_failure()  # stale failures belong to an earlier, abandoned pipeline
+    try:
+        yield
+    except Exception:
+        failure = _take_decode_failure()
+        if failure is not None:
+            raise failure from None
+        raise
+    failure = _take_decode_failure()
+    if failure is not None:
+        raise failure
 
 
 def _input(row, modality, input_shape, builder, disk) -> np.ndarray:
@@ -226,11 +270,10 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
             the training split's to validation/test sets); ``False`` = none.
         cache: keep built inputs in memory after the first epoch (tf.data ``.cache()``;
             with ``balance`` the in-process memo of :func:`build_input` does that job).
-        balance: (training only) draw classes equally often: each epoch is
-            ``len(df)`` draws (as many steps as without balancing) in blocks of
-            one clip of every class present, in a seeded random order; within a
-            class, clips cycle in a reshuffled order, so minority clips repeat
-            and some majority clips wait for a later epoch.
+        balance: (training only) draw classes equally often, in seeded blocks of
+            one clip per class, each class's clips cycling reshuffled.  ``True``
+            (``"epoch"``): ``len(df)`` draws per epoch; ``"oversample"``: every
+            class as often as the largest (:func:`epoch_draws`).
         apex, face, sampler, flow: preprocessing options, see :func:`make_input_builder`.
         cache_dir: folder of the on-disk preprocessing cache (see
             :func:`preprocess_cache`): inputs missing there are built first, then
@@ -256,8 +299,9 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
     builder = make_input_builder(modality, apex=apex, face=face, sampler=sampler, flow=flow)
     if len(df) == 0:
         raise ValueError("make_dataset: empty DataFrame")
+    draws = epoch_draws(_class_counts(df, list(class_names), label_column), balance)
     if balance and not training:
-        raise ValueError("make_dataset: balance=True is for training sets (training=True); "
+        raise ValueError(f"make_dataset: balance={balance!r} is for training sets (training=True); "
                          "evaluate on the clips as they are")
     input_shape = tuple(int(v) for v in input_shape)
     df = df.reset_index(drop=True)
@@ -269,7 +313,7 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
     disk = preprocess_cache(cache_dir, df, builder, modality) if cache_dir is not None else None
     source = _source(df, labels, modality, input_shape, builder, disk)
     if balance:
-        ds = _balanced(source, labels, len(df), seed)
+        ds = _balanced(source, labels, draws, seed)
     else:
         ds = source(np.arange(len(df)), cache)
         if training:
@@ -277,6 +321,43 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
     user_keys = tuple(augment) if isinstance(augment, Mapping) else ()
     apply = make_augment(settings, input_shape, seed, modality, user_keys) if settings else None
     return _augment_and_normalize(ds, apply, seed, normalization).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+BALANCE_CHOICES = (False, True, "epoch", "oversample")
+
+
+def _class_counts(df: pd.DataFrame, class_names, label_column: str) -> list[int]:
+    if label_column not in df.columns:
+        raise KeyError(f"make_dataset: DataFrame has no label column {label_column!r}")
+    counts = df[label_column].value_counts()
+    return [int(counts.get(c, 0)) for c in class_names]
+
+
+def epoch_draws(class_counts: Sequence[int], balance=False) -> int:
+    """How many clips one training epoch draws, given the clips per class and the ``balance`` mode.
+
+    Args:
+        class_counts: clips of each class in the training set (zeros allowed).
+        balance: ``False`` or ``True``/``"epoch"`` (as many draws as clips), or
+            ``"oversample"`` (every present class as often as the largest:
+            ``classes present × largest count``).
+
+    Returns:
+        Draws per epoch (the fold trainer's steps per epoch are ``ceil(draws / batch)``).
+
+    Raises:
+        ValueError: an unknown ``balance`` (named with the choices).
+
+    Example:
+        >>> epoch_draws([5, 2, 1], "oversample"), epoch_draws([5, 2, 1], True)
+        (15, 8)
+    """
+    if not any(balance is c or (isinstance(balance, str) and balance == c) for c in BALANCE_CHOICES):
+        raise ValueError(f"balance must be one of {BALANCE_CHOICES}, got {balance!r}")
+    counts = [int(c) for c in class_counts]
+    if balance == "oversample":
+        return sum(1 for c in counts if c > 0) * max(counts, default=0)
+    return sum(counts)
 
 
 def _augment_and_normalize(ds, apply, seed: int, normalization):
@@ -302,12 +383,18 @@ def _source(df: pd.DataFrame, labels: np.ndarray, modality: str, input_shape: tu
     rows = [row for _, row in df.iterrows()]
 
     def load(i):
-        return _input(rows[int(i)], modality, input_shape, builder, None).copy()
+        # An exception raised here, inside TF's parallel-map threads, aborted or hung the process
+        # (issue 11): record it, return a marker, and let the dataset end; decode_errors_raised re-raises it.
+        try:
+            return _input(rows[int(i)], modality, input_shape, builder, None).copy(), np.bool_(True)
+        except Exception as err:  # noqa: BLE001 - nothing may escape into TF's thread pool
+            _record_decode_failure(err)
+            return np.zeros(input_shape, np.float32), np.bool_(False)
 
     def load_tf(i):
-        x = tf.numpy_function(load, [i], tf.float32, stateful=False)
+        x, ok = tf.numpy_function(load, [i], (tf.float32, tf.bool), stateful=False)
         x.set_shape(input_shape)
-        return x, tf.gather(labels, i)
+        return x, tf.gather(labels, i), ok
 
     def source(idx: np.ndarray, keep: bool):
         if disk is not None:  # read by TF ops: parallel reads, no Python (GIL) per element
@@ -316,13 +403,21 @@ def _source(df: pd.DataFrame, labels: np.ndarray, modality: str, input_shape: tu
         else:
             ds = tf.data.Dataset.from_tensor_slices(idx.astype(np.int64)).map(
                 load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.take_while(lambda x, y, ok: ok).map(lambda x, y, ok: (x, y))  # a marker ends the data
+            # take_while hides the length from Keras (which then warns "ran out of data" every epoch); a
+            # dataset cut short by a decode error fails this assertion, and decode_errors_raised names the frame.
+            ds = ds.apply(tf.data.experimental.assert_cardinality(len(idx)))
         return ds.cache() if keep else ds
 
     return source
 
 
 def _balanced(source, labels: np.ndarray, n: int, seed: int):
-    """``n`` class-balanced draws: blocks of one clip of every class present, in a seeded order per block."""
+    """``n`` class-balanced draws: blocks of one clip of every class present, in a seeded order per block.
+
+    With ``n = classes × largest count`` (``"oversample"``) every class gets exactly ``n / classes`` draws:
+    the largest class's reshuffled cycle is read once through, so each of its clips appears once.
+    """
     import tensorflow as tf  # heavy: loads only when a dataset is built
 
     present = [c for c in range(labels.shape[1]) if labels[:, c].any()]
@@ -336,7 +431,11 @@ def _balanced(source, labels: np.ndarray, n: int, seed: int):
     # blocks of one draw per class, in a new seeded order per block: exactly balanced up to one block
     choice = tf.data.Dataset.range(len(present)).shuffle(len(present), seed=seed,
                                                          reshuffle_each_iteration=True).repeat()
-    return tf.data.Dataset.choose_from_datasets(per_class, choice).take(n)
+    draws = tf.data.Dataset.choose_from_datasets(per_class, choice).take(n)
+    return draws.apply(tf.data.experimental.assert_cardinality(n))  # the sources repeat: exactly n draws
 
 
-__all__ = ["build_input", "clear_input_cache", "fit_normalization", "make_dataset", "preprocess_cache"]
+__all__ = [
+    "BALANCE_CHOICES", "build_input", "clear_input_cache", "decode_errors_raised", "epoch_draws",
+    "fit_normalization", "make_dataset", "preprocess_cache",
+]

@@ -10,7 +10,9 @@ sampler                      frames
 ============================ ======================================================
 :func:`sample_apex`          the apex frame
 :func:`sample_onset_apex`    onset and apex (the optical-flow input)
-:func:`sample_uniform`       N frames, onset -> apex -> offset (13, shallow models)
+:func:`sample_uniform`       N frames, onset -> apex -> offset, split in proportion to rise and fall
+:func:`sample_apex_middle`   N frames: N//2 onset -> apex, the apex at N//2, the rest apex -> offset
+                             (13 = onset, 5, apex, 5, offset: the shallow models)
 :func:`sample_centered`      N frames centred on the apex, edges replicated (16, MERANet)
 :func:`interpolate`          linear temporal interpolation to N frames
 dynamic image                :func:`kerasmer.data.preprocess.dynamic_image.dynamic_image`
@@ -124,6 +126,45 @@ def sample_uniform(length: int, apex: int, n: int = 13, *, clip_id: str | None =
     return np.clip(np.round(idx), 0, length - 1).astype(np.int64)
 
 
+def sample_apex_middle(length: int, apex: int, n: int = 13, *, clip_id: str | None = None) -> np.ndarray:
+    """``n`` frames with the apex always at index ``n // 2``: onset -> apex, the apex, apex -> offset.
+
+    Upadhy & Verlekar (shallow models, §2): "a uniform sampling of five frames
+    between the onset and apex and five from apex to offset ... results in 13
+    frames", read as onset, five frames, apex, five frames, offset.  The first
+    ``n // 2`` frames are spaced uniformly from the onset up to (not including)
+    the apex and the last ``n - n // 2 - 1`` from just after the apex to the
+    offset, so a model that reads token ``T // 2`` as the apex (the shallow
+    Conv2D + attention model) sees the apex on every clip, whatever the rise
+    and fall durations.  An apex on the
+    first (last) frame repeats it on the rising (falling) side; a short part
+    repeats frames, never inventing any.
+
+    Args:
+        length: frames from onset to offset.
+        apex: apex position (0 = onset).
+        n: number of frames (13 for the shallow models).
+        clip_id: named in errors.
+
+    Returns:
+        ``int64`` array of ``n`` non-decreasing indices; element ``n // 2`` is ``apex``.
+
+    Example:
+        >>> sample_apex_middle(30, 3, n=7).tolist()
+        [0, 1, 2, 3, 12, 20, 29]
+    """
+    length, apex = _check(length, apex, clip_id)
+    n = _check_n(n, "sample_apex_middle")
+    n_before, n_after = n // 2, n - n // 2 - 1
+    before = np.linspace(0, apex, n_before + 1)[:-1]  # onset .. just before the apex
+    # just after the apex .. offset (the apex itself when it is the last frame)
+    after = np.linspace(apex, length - 1, n_after + 1)[1:] if n_after else np.zeros(0)
+    idx = np.concatenate([before, [apex], after])
+    out = np.clip(np.round(idx), 0, length - 1).astype(np.int64)
+    out[n_before] = apex  # rounding never moves it, but the contract is exact
+    return out
+
+
 def sample_centered(length: int, apex: int, n: int = 16, *, clip_id: str | None = None) -> np.ndarray:
     """``n`` consecutive frames with the apex at position ``n // 2``; past the clip's ends, edge frames repeat.
 
@@ -197,6 +238,7 @@ SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
     "apex": sample_apex,
     "onset_apex": sample_onset_apex,
     "uniform": sample_uniform,
+    "apex_middle": sample_apex_middle,
     "centered": sample_centered,
 }
 """Index samplers by name: ``fn(length, apex, [n], clip_id=...) -> indices``."""
@@ -205,7 +247,7 @@ SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
 def sample_indices(
     sampler: str, length: int, apex: int, n: int | None = None, *, clip_id: str | None = None
 ) -> np.ndarray:
-    """Dispatch to a sampler of :data:`SAMPLERS` by name (``n`` only for uniform and centered).
+    """Dispatch to a sampler of :data:`SAMPLERS` by name (``n`` only for uniform, apex_middle and centered).
 
     Example:
         >>> sample_indices("centered", 40, 20, n=4).tolist()
@@ -213,12 +255,14 @@ def sample_indices(
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sample_indices: sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    if sampler in ("uniform", "centered"):
+    if sampler in ("uniform", "apex_middle", "centered"):
         return SAMPLERS[sampler](length, apex, **({} if n is None else {"n": n}), clip_id=clip_id)
     if n is not None and n != len(SAMPLERS[sampler](1, 0)):
         raise ValueError(f"sample_indices: the {sampler!r} sampler has a fixed length; got n={n}")
     return SAMPLERS[sampler](length, apex, clip_id=clip_id)
 
 
-__all__ = ["SAMPLERS", "interpolate", "sample_apex", "sample_centered", "sample_indices", "sample_onset_apex",
-           "sample_uniform", "take"]
+__all__ = [
+    "SAMPLERS", "interpolate", "sample_apex", "sample_apex_middle", "sample_centered",
+    "sample_indices", "sample_onset_apex", "sample_uniform", "take",
+]

@@ -513,7 +513,7 @@ def to_frame(rows: list[dict], *, dataset: str, file) -> pd.DataFrame:
     dup = df.duplicated(["subject", "clip"], keep=False)
     if dup.any():
         first = df[dup].iloc[0]
-        same = df[(df.clip == first["clip"]) & (df.subject == first["subject"])]
+        same = df[(df["clip"] == first["clip"]) & (df["subject"] == first["subject"])]  # df.clip is a method
         raise AnnotationError(dataset, file, f"clip {first['subject']}/{first['clip']} is annotated twice "
                               f"({', '.join(same['source'])})")
     df["apex"] = df["apex"].astype("Int64")

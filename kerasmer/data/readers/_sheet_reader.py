@@ -11,6 +11,7 @@ loop here means every dataset validates rows, reports errors and honours the
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +19,8 @@ import cv2
 import pandas as pd
 
 from kerasmer.data.readers.fixes import RowErrors, apply_fixes, parse_frames
+from kerasmer.data.preflight import decode_strict
+from kerasmer.data.readers._mismatch import FrameMismatch, MismatchLog, reconcile_frames
 from kerasmer.data.readers._common import cell_text, list_frames, make_row, to_frame
 from kerasmer.data.schema import AnnotationError
 
@@ -72,8 +75,11 @@ def check_decodable(paths: Sequence[str], *, dataset: str, file, row) -> None:
         >>> check_decodable([], dataset="samm", file="s.xlsx", row=15)
     """
     for p in paths:
-        if cv2.imread(str(p), cv2.IMREAD_UNCHANGED) is None:
-            raise AnnotationError(dataset, file, f"frame {p} cannot be decoded (corrupt or not an image)", row=row)
+        try:  # strict: a truncated JPEG fails too (OpenCV would decode it half grey)
+            decode_strict(p, dataset=dataset, flags=cv2.IMREAD_UNCHANGED)
+        except AnnotationError as err:
+            raise AnnotationError(dataset, file, f"frame {p} cannot be decoded (corrupt, truncated or not an "
+                                  f"image: {str(err).rsplit('(', 1)[-1].rstrip(')')})", row=row) from None
 
 
 def find_child(folder: Path, name: str) -> Path | None:
@@ -95,7 +101,7 @@ def build_rows(table: pd.DataFrame, *, dataset: str, file, cols: dict, fps: floa
                locate: Callable, subject_of: Callable, clip_of: Callable,
                extra_of: Callable | None = None, errors: str = "raise", fixes=True,
                check_frames: bool = False, long_video: bool = False,
-               ident: Callable | None = None) -> pd.DataFrame:
+               ident: Callable | None = None, on_mismatch: str = "fix") -> pd.DataFrame:
     """Apply fixes, then validate every record and build the schema DataFrame.
 
     Args:
@@ -115,58 +121,86 @@ def build_rows(table: pd.DataFrame, *, dataset: str, file, cols: dict, fps: floa
         check_frames: decode the onset, apex and offset frames of each clip.
         long_video: the folder holds a whole recording: keep only onset..offset.
         ident: ``fn(rec) -> (subject, clip)`` for fix-table entries keyed by ids.
+        on_mismatch: ``"fix"``, ``"clip"`` or ``"drop"``: what to do with a clip whose
+            onset..offset disagrees with the frames present (:mod:`~kerasmer.data.readers._mismatch`).
 
     Returns:
         The schema DataFrame with the extra column ``fixes``; ``df.attrs`` holds
-        ``"fixes_applied"`` and ``"dropped"``.
+        ``"fixes_applied"``, ``"dropped"`` and ``"mismatch"``.
 
     Example:
         >>> df = build_rows(table, dataset="samm", file=xlsx, cols=cols, fps=200,
         ...                 locate=locate, subject_of=sub, clip_of=clip)  # doctest: +SKIP
     """
-    errs = RowErrors(dataset, file, errors)
+    errs, mismatch = RowErrors(dataset, file, errors), MismatchLog(dataset, file, on_mismatch)
     table, applied = apply_fixes(table, dataset=dataset, file=file, columns=cols, ident=ident, fixes=fixes)
+    ctx = dict(dataset=dataset, file=file, cols=cols, fps=fps, locate=locate, subject_of=subject_of,
+               clip_of=clip_of, extra_of=extra_of, check_frames=check_frames, long_video=long_video,
+               mismatch=mismatch)
     rows = []
     for row_no, rec in table.iterrows():
         try:
-            subject = subject_of(rec)
-            if not subject or not cell_text(rec[cols["clip"]]):
-                raise AnnotationError(dataset, file, "subject or clip name is empty", row=row_no)
-            try:
-                onset, apex, offset = parse_frames(rec, cols, dataset=dataset, file=file, row=row_no)
-            except AnnotationError as err:  # say which clip, as the other row errors do
-                name = f"{subject}/{cell_text(rec[cols['clip']])}"
-                raise AnnotationError(dataset, file, f"clip {name}: {str(err).split(': ', 1)[-1]}",
-                                      row=row_no) from err
-            clip = clip_of(rec, onset)
-            folder = locate(rec, row_no, subject, clip)
-            try:
-                paths, numbers = list_frames(folder, dataset=dataset)
-            except AnnotationError as err:  # name the annotation row, not only the folder
-                raise AnnotationError(dataset, file, f"clip {subject}/{clip}: {err}", row=row_no) from err
-            if long_video:
-                keep = [i for i, n in enumerate(numbers) if onset <= n <= offset]
-                if not keep or numbers[keep[0]] != onset or numbers[keep[-1]] != offset:
-                    raise AnnotationError(dataset, file, f"clip {subject}/{clip}: onset {onset} or offset "
-                                          f"{offset} frame is not in {folder} (frames "
-                                          f"{numbers[0]}..{numbers[-1]})", row=row_no)
-                paths, numbers = [paths[i] for i in keep], [numbers[i] for i in keep]
-            extra = extra_of(rec) if extra_of else {}
-            out = make_row(dataset=dataset, subject=subject, clip=clip,
-                           emotion=cell_text(rec[cols["emotion"]]), onset=onset, apex=apex, offset=offset,
-                           action_units=cell_text(rec[cols["action_units"]]) if cols.get("action_units") else "",
-                           frame_paths=paths, frame_numbers=numbers, fps=fps, file=file, row=row_no,
-                           fixes=rec["fixes"], **extra)
-            if not out["emotion"]:
-                raise AnnotationError(dataset, file, f"clip {subject}/{clip}: emotion cell is empty", row=row_no)
-            if check_frames:
-                wanted = {onset, offset} | ({apex} if apex is not None else set())
-                check_decodable([p for p, n in zip(paths, numbers) if n in wanted],
-                                dataset=dataset, file=file, row=row_no)
-            rows.append(out)
+            rows.append(_build_row(rec, row_no, **ctx))
+        except FrameMismatch as err:
+            if on_mismatch == "drop":  # the policy's own drop, whatever ``errors`` says
+                mismatch.dropped(err)
+                warnings.warn(f"skipping row: {err}", UserWarning, stacklevel=2)
+            else:
+                errs.handle(err)
         except AnnotationError as err:
             errs.handle(err)
-    return errs.finish(to_frame(rows, dataset=dataset, file=file), applied)
+    df = errs.finish(to_frame(rows, dataset=dataset, file=file), applied)
+    mismatch.finish(df)
+    return df
+
+
+def _parse(rec, row_no, *, dataset: str, file, cols: dict, subject_of: Callable) -> tuple:
+    """``(subject, onset, apex, offset)`` of one record; errors name the clip."""
+    subject = subject_of(rec)
+    if not subject or not cell_text(rec[cols["clip"]]):
+        raise AnnotationError(dataset, file, "subject or clip name is empty", row=row_no)
+    try:
+        return (subject, *parse_frames(rec, cols, dataset=dataset, file=file, row=row_no))
+    except AnnotationError as err:  # say which clip, as the other row errors do
+        name = f"{subject}/{cell_text(rec[cols['clip']])}"
+        raise AnnotationError(dataset, file, f"clip {name}: {str(err).split(': ', 1)[-1]}",
+                              row=row_no) from err
+
+
+def _build_row(rec, row_no, *, dataset: str, file, cols: dict, fps: float, locate: Callable,
+               subject_of: Callable, clip_of: Callable, extra_of, check_frames: bool, long_video: bool,
+               mismatch: MismatchLog) -> dict:
+    """One validated schema row (a dict) from one annotation record; raises ``AnnotationError``."""
+    subject, onset, apex, offset = _parse(rec, row_no, dataset=dataset, file=file, cols=cols,
+                                          subject_of=subject_of)
+    clip = clip_of(rec, onset)
+    folder = locate(rec, row_no, subject, clip)
+    try:
+        paths, numbers = list_frames(folder, dataset=dataset)
+    except AnnotationError as err:  # name the annotation row, not only the folder
+        raise AnnotationError(dataset, file, f"clip {subject}/{clip}: {err}", row=row_no) from err
+    onset, apex, offset, note = reconcile_frames(
+        onset, apex, offset, numbers, policy=mismatch.policy, frame_fix=rec.get("_frame_fix"),
+        sheet_range=rec.get("_sheet_range", (None, None)),
+        where=dict(dataset=dataset, file=file, row=row_no, clip=f"{subject}/{clip}", folder=folder))
+    if long_video:
+        keep = [i for i, n in enumerate(numbers) if onset <= n <= offset]
+        paths, numbers = [paths[i] for i in keep], [numbers[i] for i in keep]
+    extra = extra_of(rec) if extra_of else {}
+    out = make_row(dataset=dataset, subject=subject, clip=clip,
+                   emotion=cell_text(rec[cols["emotion"]]), onset=onset, apex=apex, offset=offset,
+                   action_units=cell_text(rec[cols["action_units"]]) if cols.get("action_units") else "",
+                   frame_paths=paths, frame_numbers=numbers, fps=fps, file=file, row=row_no,
+                   fixes="; ".join(n for n in (rec["fixes"], note) if n), **extra)
+    if not out["emotion"]:
+        raise AnnotationError(dataset, file, f"clip {subject}/{clip}: emotion cell is empty", row=row_no)
+    if check_frames:
+        wanted = {onset, offset} | ({apex} if apex is not None else set())
+        check_decodable([p for p, n in zip(paths, numbers) if n in wanted],
+                        dataset=dataset, file=file, row=row_no)
+    if note:
+        mismatch.changed(f"{subject}/{clip}", note)
+    return out
 
 
 __all__ = ["build_rows", "check_decodable", "find_child", "pick_columns"]

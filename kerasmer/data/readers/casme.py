@@ -64,7 +64,7 @@ def _spreadsheet(root: Path, part: str) -> Path:
 
 @register_reader(DATASET)
 def read_casme(root, *, parts=("A", "B"), annotation=None, errors: str = "raise", fixes=True,
-               check_frames: bool = False) -> pd.DataFrame:
+               check_frames: bool = False, on_mismatch: str = "fix") -> pd.DataFrame:
     """Read CASME I, parts A and B.
 
     Args:
@@ -76,6 +76,9 @@ def read_casme(root, *, parts=("A", "B"), annotation=None, errors: str = "raise"
             fixes (warned, counted in ``df.attrs["dropped"]``).
         fixes: ``True`` (packaged fix table), ``False``, or your own table.
         check_frames: also decode each clip's onset, apex and offset frames.
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: a clip whose onset..offset
+            disagrees with the frames in its folder is corrected by the fix table or raises; is clamped
+            to the frames present; or is left out (:mod:`kerasmer.data.readers._mismatch`).
 
     Returns:
         The schema DataFrame; ``subject`` is ``"01"``..``"19"``, ``fps`` 60; extra
@@ -119,8 +122,10 @@ def read_casme(root, *, parts=("A", "B"), annotation=None, errors: str = "raise"
         frames.append(build_rows(
             table, dataset=DATASET, file=xlsx, cols=cols, fps=FPS, locate=locate, subject_of=subject_of,
             clip_of=clip_of, extra_of=lambda rec, _p=part: {"part": _p}, errors=errors, fixes=fixes,
-            check_frames=check_frames, ident=lambda rec, _s=subject_of, _c=clip_of: (_s(rec), _c(rec, None))))
+            check_frames=check_frames, on_mismatch=on_mismatch, ident=lambda rec, _s=subject_of, _c=clip_of: (_s(rec), _c(rec, None))))
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     df.attrs = {"dropped": sum((f.attrs.get("dropped", []) for f in frames), []),
-                "fixes_applied": sum((f.attrs.get("fixes_applied", []) for f in frames), [])}
+                "fixes_applied": sum((f.attrs.get("fixes_applied", []) for f in frames), []),
+                "mismatch": {"policy": on_mismatch,
+                             **{k: sum((f.attrs["mismatch"][k] for f in frames), []) for k in ("changed", "dropped")}}}
     return df

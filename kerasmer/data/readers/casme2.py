@@ -61,7 +61,7 @@ def _synthetic_fps(root: Path) -> float | None:
 
 @register_reader(DATASET)
 def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "raise", fixes=True,
-                check_frames: bool = False, fps: float | None = None) -> pd.DataFrame:
+                check_frames: bool = False, on_mismatch: str = "fix", fps: float | None = None) -> pd.DataFrame:
     """Read CASME II (or the synthetic set written in its format).
 
     Args:
@@ -78,6 +78,9 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
             (``kerasmer/data/readers/annotation_fixes.csv``, each fix logged); ``False``
             applies none; or a table of your own.
         check_frames: also decode each clip's onset, apex and offset frames.
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: a clip whose onset..offset
+            disagrees with the frames in its folder is corrected by the fix table or raises; is clamped
+            to the frames present; or is left out (:mod:`kerasmer.data.readers._mismatch`).
         fps: frame rate to report; default 200 (CASME II's), or the rate recorded
             in ``kerasmer_synthetic.json`` for a set written by ``make_synthetic``.
 
@@ -126,5 +129,5 @@ def read_casme2(root, *, frames: str = "auto", annotation=None, errors: str = "r
 
     return build_rows(table, dataset=DATASET, file=xlsx, cols=COLUMNS, fps=fps, locate=locate,
                       subject_of=subject_of, clip_of=clip_of, errors=errors, fixes=fixes,
-                      check_frames=check_frames,
+                      check_frames=check_frames, on_mismatch=on_mismatch,
                       ident=lambda rec: (subject_of(rec), cell_text(rec["Filename"])))

@@ -44,7 +44,7 @@ ALIASES = {
 
 @register_reader(DATASET)
 def read_casme3(root, *, annotation=None, sheet="label", errors: str = "raise", fixes=True,
-                check_frames: bool = False) -> pd.DataFrame:
+                check_frames: bool = False, on_mismatch: str = "fix") -> pd.DataFrame:
     """Read CAS(ME)³ part A micro-expressions (colour frames).
 
     Args:
@@ -55,6 +55,9 @@ def read_casme3(root, *, annotation=None, sheet="label", errors: str = "raise", 
         errors: ``"raise"`` (default) or ``"drop"`` rows still invalid after the fixes.
         fixes: ``True`` (packaged table), ``False``, or your own table.
         check_frames: also decode each clip's onset, apex and offset frames.
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: a clip whose onset..offset
+            disagrees with the frames in its folder is corrected by the fix table or raises; is clamped
+            to the frames present; or is left out (:mod:`kerasmer.data.readers._mismatch`).
 
     Returns:
         The schema DataFrame; ``subject`` as in the sheet (``"spNO.1"``), ``clip``
@@ -107,5 +110,5 @@ def read_casme3(root, *, annotation=None, sheet="label", errors: str = "raise", 
 
     return build_rows(table, dataset=DATASET, file=xlsx, cols=cols, fps=FPS, locate=locate,
                       subject_of=subject_of, clip_of=lambda rec, onset: f"{video_of(rec)}_{onset}",
-                      extra_of=extra_of, errors=errors, fixes=fixes, check_frames=check_frames,
+                      extra_of=extra_of, errors=errors, fixes=fixes, check_frames=check_frames, on_mismatch=on_mismatch,
                       long_video=True, ident=lambda rec: (subject_of(rec), video_of(rec)))

@@ -116,7 +116,7 @@ def _main_table(xlsx: Path, expression: str) -> pd.DataFrame:
 
 @register_reader(DATASET)
 def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: str = "raise", fixes=True,
-                  check_frames: bool = False) -> pd.DataFrame:
+                  check_frames: bool = False, on_mismatch: str = "fix") -> pd.DataFrame:
     """Read CAS(ME)² expressions from ``code_final.xlsx`` and ``rawpic/``.
 
     Args:
@@ -126,6 +126,9 @@ def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: s
         errors: ``"raise"`` (default) or ``"drop"`` rows still invalid after the fixes.
         fixes: ``True`` (packaged table), ``False``, or your own table.
         check_frames: also decode each clip's onset, apex and offset frames.
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: a clip whose onset..offset
+            disagrees with the frames in its folder is corrected by the fix table or raises; is clamped
+            to the frames present; or is left out (:mod:`kerasmer.data.readers._mismatch`).
 
     Returns:
         The schema DataFrame; ``subject`` is the rawpic folder (``"s15"``), ``clip``
@@ -190,4 +193,4 @@ def read_casme_sq(root, *, expression: str = "micro", annotation=None, errors: s
     cols = {**{c: c for c in MAIN_COLUMNS}, "clip": "name"}
     return build_rows(table, dataset=DATASET, file=xlsx, cols=cols, fps=FPS, locate=locate,
                       subject_of=subject_of, clip_of=clip_of, extra_of=extra_of, errors=errors,
-                      fixes=fixes, check_frames=check_frames, long_video=True, ident=ident)
+                      fixes=fixes, check_frames=check_frames, on_mismatch=on_mismatch, long_video=True, ident=ident)

@@ -13,21 +13,33 @@ Table columns:
 ======== ====================================================================
 dataset  reader name (``"samm"``)
 file     glob pattern of the annotation file's name (``SAMM*Micro_FACS*.xls*``)
-row      1-based spreadsheet row, ``*`` for every row, or empty
+row      empty for an entry keyed by ``subject`` and ``clip`` (the rule);
+         a 1-based spreadsheet row only where the clip is not known, and then
+         only with ``is:`` guard or the exact file name (no glob), marked
+         ``[row-keyed]`` in ``reason``; ``*`` for every row
 subject  subject id as the reader returns it (with ``clip``), or empty
 clip     clip / video id as in the spreadsheet's file-name column, or empty
-field    ``onset``, ``apex`` or ``offset``
+field    ``onset``, ``apex``, ``offset``, or ``frames`` (the annotated
+         onset..offset against the frames present in the clip's folder)
 when     the guard: ``missing`` (blank, ``/``, negative), ``invalid`` (the
          row's onset <= apex <= offset order fails, or a frame cell is
-         missing) or ``is:<value>`` (the cell holds exactly that value)
+         missing) or ``is:<value>`` (the cell holds exactly that value, e.g.
+         ``is:/``, ``is:68``); for ``frames``: ``is:<onset>..<offset>`` as
+         the spreadsheet gives them
 value    the corrected frame number, or ``onset``/``apex``/``offset`` to copy
-         that field of the same row
+         that field of the same row; for ``frames``: ``<first>..<last>``, the
+         frames the folder must hold (a second guard).  The clip becomes the
+         (fixed) onset..offset clamped to those frames, or, where they do not
+         overlap, those frames with the apex missing
 reason   why (shown in the log)
 source   where the correction comes from
 ======== ====================================================================
 
-A fix whose guard does not hold is not applied, so an entry keyed by row number
-never touches a row of a later, already corrected release of a file.  All
+A fix applies only when its key (dataset, file, subject and clip) and its guard
+both match; a keyed entry whose guard does not match is logged (WARNING) and the
+row is read as if there were no fix, and a fix that would leave the row invalid
+(an apex outside onset..offset) is not applied either.  No fix applies by row
+number alone.  All
 ``invalid`` fixes of one row are applied together, and only if the row is
 invalid once the row's other fixes are applied.
 
@@ -53,6 +65,7 @@ logger = logging.getLogger("kerasmer.data")
 FIXES_FILE = Path(__file__).with_name("annotation_fixes.csv")
 FIX_COLUMNS = ("dataset", "file", "row", "subject", "clip", "field", "when", "value", "reason", "source")
 FIELDS = ("onset", "apex", "offset")
+FRAMES = "frames"  # the onset..offset-versus-folder entries, applied once the folder is listed
 
 
 def load_fixes(source=None) -> pd.DataFrame:
@@ -85,8 +98,11 @@ def load_fixes(source=None) -> pd.DataFrame:
     table = table[list(FIX_COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
     for i, fix in table.iterrows():
         where = f"fix table entry {i + 1} ({fix['dataset']} row {fix['row'] or '-'} {fix['field']})"
-        if fix["field"] not in FIELDS:
-            raise ValueError(f"{where}: field must be one of {FIELDS}")
+        if fix["field"] not in FIELDS + (FRAMES,):
+            raise ValueError(f"{where}: field must be one of {FIELDS + (FRAMES,)}")
+        if fix["field"] == FRAMES:
+            _check_frames_entry(fix, where)
+            continue
         if not (fix["when"] in ("missing", "invalid") or fix["when"].startswith("is:")):
             raise ValueError(f"{where}: when must be 'missing', 'invalid' or 'is:<value>'")
         if not (fix["value"].isdigit() or fix["value"] in FIELDS):
@@ -95,7 +111,35 @@ def load_fixes(source=None) -> pd.DataFrame:
             raise ValueError(f"{where}: row must be a spreadsheet row number, '*' or empty")
         if fix["row"] == "" and not (fix["subject"] and fix["clip"]):
             raise ValueError(f"{where}: give a row, or a subject and a clip")
+        if fix["row"].isdigit() and not (fix["subject"] and fix["clip"]) and not fix["when"].startswith("is:") \
+                and any(ch in fix["file"] for ch in "*?["):
+            # issue 11: a row number alone lands on another clip in a sorted copy or another file
+            raise ValueError(f"{where}: an entry keyed by row number alone needs the exact file name or an "
+                             "'is:<value>' guard; better, key it by subject and clip")
     return table.reset_index(drop=True)
+
+
+def parse_range(text: str) -> tuple[int, int] | None:
+    """``"66..111"`` -> ``(66, 111)``; None if the text is not such a range.
+
+    Example:
+        >>> parse_range("66..111"), parse_range("66")
+        ((66, 111), None)
+    """
+    first, sep, last = str(text).partition("..")
+    if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+        return None
+    return int(first), int(last)
+
+
+def _check_frames_entry(fix, where: str) -> None:
+    # A frames entry is about one clip's folder: it needs the clip, both ranges, and no row key.
+    if not (fix["subject"] and fix["clip"]) or fix["row"]:
+        raise ValueError(f"{where}: a frames entry is keyed by subject and clip, not by row")
+    if not fix["when"].startswith("is:") or parse_range(fix["when"][3:]) is None:
+        raise ValueError(f"{where}: a frames entry's when must be 'is:<onset>..<offset>'")
+    if parse_range(fix["value"]) is None:
+        raise ValueError(f"{where}: a frames entry's value must be '<first>..<last>' (the frames present)")
 
 
 def _frame_or_none(value):
@@ -189,7 +233,7 @@ def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident
 
     Example:
         >>> t = pd.DataFrame({"On": [10], "Ap": ["/"], "Off": [20]}, index=[2])
-        >>> fx = pd.DataFrame([dict(dataset="x", file="*", row="2", subject="", clip="", field="apex",
+        >>> fx = pd.DataFrame([dict(dataset="x", file="a.xlsx", row="2", subject="", clip="", field="apex",
         ...                        when="missing", value="15", reason="r", source="s")])
         >>> fixed, applied = apply_fixes(t, dataset="x", file="a.xlsx",
         ...                              columns={"onset": "On", "apex": "Ap", "offset": "Off"}, fixes=fx)
@@ -200,6 +244,10 @@ def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident
     for field in FIELDS:  # object cells take either the original text or a fixed int
         table[columns[field]] = table[columns[field]].astype(object)
     table["fixes"] = ""
+    # What the spreadsheet says, before any fix: the guard of a frames entry (see reconcile_frames).
+    table["_sheet_range"] = [(_frame_or_none(r[columns["onset"]]), _frame_or_none(r[columns["offset"]]))
+                             for _, r in table.iterrows()]
+    table["_frame_fix"] = None
     if fixes is False or fixes is None:
         return table, []
     entries = load_fixes(None if fixes is True else fixes)
@@ -209,31 +257,53 @@ def apply_fixes(table: pd.DataFrame, *, dataset: str, file, columns: dict, ident
     if entries.empty:
         return table, []
     ids = {idx: ident(rec) for idx, rec in table.iterrows()} if ident is not None else {}
+    for idx, frame_fixes in _fixes_per_row(entries[entries["field"] == FRAMES], table, ids).items():
+        table.at[idx, "_frame_fix"] = dict(frame_fixes[0])  # one per clip; guarded once the folder is listed
     applied = []
-    for idx, row_fixes in _fixes_per_row(entries, table, ids).items():
-        original = table.loc[idx].copy()
-
-        def value_of(fix, _orig=original):
-            return int(fix["value"]) if fix["value"].isdigit() else _frame_or_none(_orig[columns[fix["value"]]])
-
-        notes = []
-        for fix in _chosen_fixes(original, row_fixes, columns, value_of):
-            col = columns[fix["field"]]
-            old, new = original[col], value_of(fix)
-            if new is None:  # copying a field that is itself missing fixes nothing
-                continue
-            table.at[idx, col] = new
-            subject, clip = ids.get(idx, ("", ""))
-            record = {"dataset": dataset, "file": str(file), "row": int(idx), "subject": subject, "clip": clip,
-                      "field": fix["field"], "old": old, "new": new, "reason": fix["reason"],
-                      "source": fix["source"]}
-            applied.append(record)
-            notes.append(f"{fix['field']} {old!r}->{new}")
-            logger.info("[%s] fixed %s row %s%s: %s %r -> %s (%s; source: %s)", dataset, name, idx,
-                        f" ({subject}/{clip})" if subject or clip else "", fix["field"], old, new,
-                        fix["reason"], fix["source"])
-        table.at[idx, "fixes"] = "; ".join(notes)
+    for idx, row_fixes in _fixes_per_row(entries[entries["field"] != FRAMES], table, ids).items():
+        records = _fix_row(table, idx, row_fixes, columns, ids.get(idx, ("", "")), dataset=dataset, file=file)
+        applied += records
+        table.at[idx, "fixes"] = "; ".join(f"{r['field']} {r['old']!r}->{r['new']}" for r in records)
     return table, applied
+
+
+def _fix_row(table: pd.DataFrame, idx, row_fixes: list, columns: dict, ids: tuple, *, dataset: str,
+             file) -> list[dict]:
+    """Apply the fixes of one row whose guards hold, in place; returns one record per correction.
+
+    Guards that do not hold are logged and the row is left as the spreadsheet has it; so is a row
+    the chosen fixes would leave invalid (the entry was written for another clip's values).
+    """
+    original, name = table.loc[idx].copy(), Path(file).name
+    subject, clip = ids
+    where = f"[{dataset}] {name} row {idx}" + (f" ({subject}/{clip})" if subject or clip else "")
+
+    def value_of(fix, _orig=original):
+        return int(fix["value"]) if fix["value"].isdigit() else _frame_or_none(_orig[columns[fix["value"]]])
+
+    chosen = [f for f in _chosen_fixes(original, row_fixes, columns, value_of) if value_of(f) is not None]
+    for fix in row_fixes:
+        if fix["when"] != "invalid" and fix["row"] != "*" and not any(f is fix for f in chosen):
+            logger.warning("%s: fix-table guard does not match (expected %s %s, found %r); no fix applied "
+                           "to this field (source: %s)", where, fix["field"], fix["when"],
+                           original[columns[fix["field"]]], fix["source"])
+    trial = original.copy()
+    for fix in chosen:
+        trial[columns[fix["field"]]] = value_of(fix)
+    if chosen and _row_invalid(trial, columns) and not _row_invalid(original, columns):
+        logger.warning("%s: the fix-table entries would leave onset/apex/offset invalid; not applied", where)
+        return []
+    records = []
+    for fix in chosen:
+        col = columns[fix["field"]]
+        old, new = original[col], value_of(fix)
+        table.at[idx, col] = new
+        records.append({"dataset": dataset, "file": str(file), "row": int(idx), "subject": subject, "clip": clip,
+                        "field": fix["field"], "old": old, "new": new, "reason": fix["reason"],
+                        "source": fix["source"]})
+        logger.info("%s: fixed %s %r -> %s (%s; source: %s)", where, fix["field"], old, new,
+                    fix["reason"], fix["source"])
+    return records
 
 
 class RowErrors:

@@ -148,7 +148,8 @@ def composite(names: Sequence[str] = ("casme2", "samm", "smic"), roots=None, sch
 
     Returns:
         ``(df, summary)`` as :func:`map_labels` returns them; ``summary["read"]``
-        gives the clips read per dataset before mapping.
+        gives the clips read per dataset before mapping, ``summary["mismatch"]`` each
+        reader's ``df.attrs["mismatch"]`` (clips changed or dropped by ``on_mismatch``).
 
     Raises:
         ValueError: a dataset without a root, or duplicated names.
@@ -172,17 +173,19 @@ def composite(names: Sequence[str] = ("casme2", "samm", "smic"), roots=None, sch
     if missing:
         raise ValueError(f"composite: no root given for {missing}")
     options = dict(options or {})
-    frames, read = [], {}
+    frames, read, mismatch = [], {}, {}
     for name in names:
         df = read_dataset(name, roots[name], **dict(options.get(name, {})))
         df = df.copy()
         df["dataset_subject"] = df["subject"].astype(str)
         df["subject"] = name + "_" + df["dataset_subject"]
         read[name] = len(df)
+        mismatch[name] = df.attrs.get("mismatch")  # concat drops attrs: the run records this instead
         frames.append(df)
     combined = pd.concat(frames, ignore_index=True, sort=False)
     mapped, summary = map_labels(combined, scheme)
     summary["read"] = read
+    summary["mismatch"] = mismatch
     return mapped, summary
 
 

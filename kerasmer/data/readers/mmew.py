@@ -38,7 +38,7 @@ ALIASES = {
 
 @register_reader(DATASET)
 def read_mmew(root, *, annotation=None, errors: str = "raise", fixes=True,
-              check_frames: bool = False) -> pd.DataFrame:
+              check_frames: bool = False, on_mismatch: str = "fix") -> pd.DataFrame:
     """Read MMEW micro-expressions.
 
     Args:
@@ -47,6 +47,9 @@ def read_mmew(root, *, annotation=None, errors: str = "raise", fixes=True,
         errors: ``"raise"`` (default) or ``"drop"`` rows still invalid after the fixes.
         fixes: ``True`` (packaged table), ``False``, or your own table.
         check_frames: also decode each clip's onset, apex and offset frames.
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: a clip whose onset..offset
+            disagrees with the frames in its folder is corrected by the fix table or raises; is clamped
+            to the frames present; or is left out (:mod:`kerasmer.data.readers._mismatch`).
 
     Returns:
         The schema DataFrame; ``subject`` as in the sheet (``"S01"``; numbers are
@@ -85,4 +88,4 @@ def read_mmew(root, *, annotation=None, errors: str = "raise", fixes=True,
 
     return build_rows(table, dataset=DATASET, file=xlsx, cols=cols, fps=FPS, locate=locate,
                       subject_of=subject_of, clip_of=clip_of, errors=errors, fixes=fixes,
-                      check_frames=check_frames, ident=lambda rec: (subject_of(rec), clip_of(rec, None)))
+                      check_frames=check_frames, on_mismatch=on_mismatch, ident=lambda rec: (subject_of(rec), clip_of(rec, None)))

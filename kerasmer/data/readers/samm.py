@@ -64,7 +64,7 @@ def _frame_root(root: Path, subject: str) -> Path | None:
 
 @register_reader(DATASET)
 def read_samm(root, *, annotation=None, errors: str = "raise", fixes=True,
-              check_frames: bool = False) -> pd.DataFrame:
+              check_frames: bool = False, on_mismatch: str = "fix") -> pd.DataFrame:
     """Read SAMM (micro-movements, ``SAMM_Micro_FACS_Codes_v2.xlsx``).
 
     Args:
@@ -76,6 +76,9 @@ def read_samm(root, *, annotation=None, errors: str = "raise", fixes=True,
         fixes: ``True`` applies the packaged fix table (:mod:`kerasmer.data.readers.fixes`),
             ``False`` none, or a table of your own (CSV path or DataFrame).
         check_frames: also decode each clip's onset, apex and offset frames.
+        on_mismatch: ``"fix"`` (default), ``"clip"`` or ``"drop"``: a clip whose onset..offset
+            disagrees with the frames in its folder is corrected by the fix table or raises; is clamped
+            to the frames present; or is left out (:mod:`kerasmer.data.readers._mismatch`).
 
     Returns:
         The schema DataFrame; ``subject`` is the 3-digit id (``"006"``), ``clip``
@@ -119,5 +122,5 @@ def read_samm(root, *, annotation=None, errors: str = "raise", fixes=True,
 
     return build_rows(table, dataset=DATASET, file=xlsx, cols=cols, fps=FPS, locate=locate,
                       subject_of=subject_of, clip_of=clip_of, extra_of=extra_of, errors=errors,
-                      fixes=fixes, check_frames=check_frames,
+                      fixes=fixes, check_frames=check_frames, on_mismatch=on_mismatch,
                       ident=lambda rec: (subject_of(rec), clip_of(rec, None)))

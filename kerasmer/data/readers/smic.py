@@ -27,6 +27,7 @@ import pandas as pd
 from kerasmer.data.readers.fixes import RowErrors
 from kerasmer.data.readers import register_reader
 from kerasmer.data.readers._common import AnnotationError, find_dir, list_frames, make_row, to_frame
+from kerasmer.data.readers._mismatch import check_policy
 from kerasmer.data.readers._sheet_reader import check_decodable
 
 DATASET = "smic"
@@ -36,7 +37,7 @@ EMOTIONS = ("negative", "positive", "surprise")
 
 @register_reader(DATASET)
 def read_smic(root, *, modality: str = "HS", errors: str = "raise",
-              check_frames: bool = False) -> pd.DataFrame:
+              check_frames: bool = False, on_mismatch: str = "fix") -> pd.DataFrame:
     """Read one SMIC modality from its folder tree.
 
     Args:
@@ -46,6 +47,8 @@ def read_smic(root, *, modality: str = "HS", errors: str = "raise",
         errors: ``"raise"`` (default) or ``"drop"`` (leave bad clips out, warned
             and counted in ``df.attrs["dropped"]``).
         check_frames: also decode each clip's first and last frames.
+        on_mismatch: accepted for the same options as every reader; a SMIC clip is its folder
+            (onset/offset are its first and last frames), so it cannot disagree with its frames.
 
     Returns:
         The schema DataFrame; ``subject`` is the folder name (``"s1"``), ``emotion``
@@ -94,4 +97,6 @@ def read_smic(root, *, modality: str = "HS", errors: str = "raise",
                         row=clip_dir.name, modality=modality, fixes=""))
                 except AnnotationError as err:
                     errs.handle(err)
-    return errs.finish(to_frame(rows, dataset=DATASET, file=base))
+    df = errs.finish(to_frame(rows, dataset=DATASET, file=base))
+    df.attrs["mismatch"] = {"policy": check_policy(on_mismatch), "changed": [], "dropped": []}
+    return df
