@@ -70,9 +70,10 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
     base.mkdir(parents=True, exist_ok=True)
     # A killed export leaves .tmp-<pid>-* beside the versions; sweep those whose process is dead (not a live one's).
     remove_stale_temporaries(base)
-    archive, spec = _serving_archive(model, normalization)
+    root, serve, spec = _serving_module(model, normalization)
     with atomic_directory(target) as tmp:
-        archive.write_out(str(tmp), verbose=False)
+        # "serve" as ExportArchive named it; TF Serving reads "serving_default".
+        tf.saved_model.save(root, str(tmp), signatures={"serve": serve, "serving_default": serve})
         meta = {"model": model.name, "input_name": spec.name, "input_shape": list(spec.shape.as_list()[1:]),
                 "num_classes": int(model.outputs[0].shape[-1]), "keras_version": keras.__version__,
                 "tf_version": tf.__version__}
@@ -117,26 +118,53 @@ def _check_normalization(model: keras.Model, normalization) -> None:
                          "the served inputs would be divided by it")
 
 
-def _serving_archive(model: keras.Model, normalization):
-    """An ``ExportArchive`` whose ``serve`` endpoint normalises in-graph; returns ``(archive, input spec)``."""
+def _serving_module(model: keras.Model, normalization):
+    """A trackable holding each weight once, with a ``serve`` function that normalises in-graph.
+
+    ``keras.export.ExportArchive`` saves every weight twice: once as the Keras
+    variable listed under ``variables`` (a trackable of its own) and once as the
+    ``tf.Variable`` inside it, which it adds under ``_all_variables`` because the
+    traced function captures it; a 33M-weight model then writes 66M values. Here
+    the root tracks only the ``tf.Variable`` objects the traced function captures,
+    so each is written once (a variable listed twice is one object, saved once).
+
+    Args:
+        model: a built single-input Keras model.
+        normalization: ``None`` or a checked ``(mean, std)`` pair.
+
+    Returns:
+        ``(root, serve, spec)``: the object to save, its ``tf.function`` (traced once
+        for a ``None`` batch) and the input's ``tf.TensorSpec``.
+
+    Example:
+        >>> root, serve, spec = _serving_module(model, None)  # doctest: +SKIP
+        >>> tf.saved_model.save(root, "out", signatures={"serving_default": serve})  # doctest: +SKIP
+    """
     inp = model.inputs[0]
     input_name = inp.name.split(":")[0] if getattr(inp, "name", None) else "inputs"
     spec = tf.TensorSpec((None,) + tuple(inp.shape[1:]), tf.float32, name=input_name)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     if normalization is not None:
         mean = tf.constant(np.asarray(normalization[0], dtype="float32"))
         std = tf.constant(np.asarray(normalization[1], dtype="float32"))
     else:
         mean = std = None
 
+    @tf.function(input_signature=[spec], autograph=False)
     def serve(x):
         if mean is not None:
             x = (x - mean) / std
         return {"probabilities": tf.cast(model(x, training=False), tf.float32)}
 
-    archive.add_endpoint("serve", serve, input_signature=[spec])
-    return archive, spec
+    captured = serve.get_concrete_function()
+    # AutoTrackable (what ExportArchive's root is) keeps the reloaded object's ``variables``,
+    # ``trainable_variables`` and ``non_trainable_variables``; the lists share the same objects.
+    root = tf.__internal__.tracking.AutoTrackable()
+    trainable_ids = {id(v) for v in captured.trainable_variables}
+    root.variables = list(captured.variables)
+    root.trainable_variables = list(captured.trainable_variables)
+    root.non_trainable_variables = [v for v in captured.variables if id(v) not in trainable_ids]
+    root.serve = serve
+    return root, serve, spec
 
 
 def _write_extras(extra: Path, meta: dict, class_names) -> None:

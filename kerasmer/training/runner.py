@@ -47,7 +47,7 @@ from kerasmer.evaluation.protocols import (
 from kerasmer.evaluation.report import write_report
 from kerasmer.evaluation.results import FoldResult, RunResult, fold_dirname, summarize
 from kerasmer.training.config import RunConfig, load_config, save_config
-from kerasmer.training.distribute import get_strategy
+from kerasmer.training.distribute import get_strategy, run_directory
 from kerasmer.training.recipes import get_recipe
 from kerasmer.training.resume import FoldCheckpoint
 from kerasmer.training.trainer import FoldFailed, FoldTrainer, TrainSpec
@@ -226,7 +226,7 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
     """
     config, log = _as_config(config), log or print
     recipe = get_recipe(config.recipe, config.protocol, **config.recipe_overrides)  # the protocol's variant
-    run_dir = Path(config.output_dir)
+    run_dir = run_directory(config.strategy, config.output_dir)  # a non-chief worker: its own folder
     run_dir.mkdir(parents=True, exist_ok=True)
     # One process per run directory: a second one would interleave checkpoints (issue 11); a killed one's lock is
     # released by the kernel, so its restart resumes.

@@ -51,6 +51,7 @@ from kerasmer.evaluation.results import FoldResult
 from kerasmer.models import build_model, model_info
 from kerasmer.models.transfer import freeze_initialised, freeze_layers, init_weights
 from kerasmer.training.callbacks import BestEpoch, EpochProgress, plateau_state, restore_plateau
+from kerasmer.training.distribute import fit_under
 from kerasmer.training.recipes import Recipe, apply_kernel_init, make_optimizer
 from kerasmer.training.resume import FoldCheckpoint
 from kerasmer.training.summaries import write_scalars
@@ -313,6 +314,7 @@ class FoldTrainer:
                                                    epochs=state.epochs),
                           loss="categorical_crossentropy", metrics=["accuracy"])
             model.optimizer.build(model.trainable_variables)
+        fit_under(strategy, model)  # Keras 3 under a strategy: same data order, multiworker fixes
         state.model = model
 
     def transfer(self, model: keras.Model) -> dict:

@@ -91,3 +91,20 @@ def test_fresh_process_reload_and_saved_model_cli(model, tmp_path):
     assert "signature_def['serving_default']" in cli.stdout
     assert "shape: (-1, 32, 32, 3)" in cli.stdout
     assert "probabilities" in cli.stdout
+
+
+def test_each_weight_is_stored_once(model, tmp_path):
+    # issue 16: ExportArchive wrote every weight twice (as the Keras variable and under `_all_variables`).
+    import tensorflow as tf
+
+    out = export_saved_model(model, tmp_path / "learnet")
+    entries = dict(tf.train.list_variables(str(out / "variables" / "variables")))
+    assert not [key for key in entries if key.startswith("_all_variables")]
+    # the object graph is stored as one string entry, not a weight
+    entries.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
+    values = sum(int(np.prod(shape)) for shape in entries.values())
+    assert values == model.count_params()
+    assert len(entries) == len(model.weights)
+    weight_bytes = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    folder_bytes = sum(p.stat().st_size for p in (out / "variables").iterdir())
+    assert weight_bytes <= folder_bytes <= 1.05 * weight_bytes, (folder_bytes, weight_bytes)
