@@ -10,12 +10,16 @@ modes:
 * ``bf16-noguard``: ``mixed_bfloat16`` with ``KERASMER_DISABLE_BF16_GUARD=1``
   (fast but wrong: those layers' weight gradients are garbage with oneDNN 3.7).
 
-It also reports the share of conv FLOPs the guard moves to float32, and whether
-the loss stayed finite.  Results are printed as a Markdown table and written as
-JSON with the machine description (``precision_environment``).
+It also reports the share of conv FLOPs the guard moves to float32, the guard's
+cost measured on the guarded layers alone (float32 against bf16, interleaved),
+and whether the loss stayed finite.  Everything goes through
+``benchmarks/_harness.py``: a wait for a quiet machine before each block, the
+modes interleaved step by step, medians and ratios, the machine and the load
+beside each row (``--json`` writes it all).
 
 Usage:
-    python benchmarks/bench_bf16.py --batch 4 --steps 5 --out bench_bf16.json
+    python benchmarks/bench_bf16.py --batch 4 --steps 5 --json bench_bf16.json
+    python benchmarks/bench_bf16.py --quick --no-wait     # seconds: checks that the script works
 
 Example:
     >>> # python benchmarks/bench_bf16.py --models resnet3d18 --steps 3   # doctest: +SKIP
@@ -24,11 +28,7 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,8 +36,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _harness import Harness, add_arguments  # noqa: E402  (first: it puts the checkout on sys.path)
 import kerasmer  # noqa: E402
-from kerasmer.core.precision import DISABLE_ENV, precision_environment  # noqa: E402
+from kerasmer.core.precision import DISABLE_ENV  # noqa: E402
 
 MODES = {  # name: (policy, guard disabled)
     "float32": ("float32", False),
@@ -46,7 +47,7 @@ MODES = {  # name: (policy, guard disabled)
 }
 
 
-def build(name: str, policy: str, disable_guard: bool, num_classes: int):
+def build(name: str, policy: str, disable_guard: bool, num_classes: int, input_shape):
     """Build ``name`` under ``policy``, recording every Conv3D's input shape.
 
     Returns:
@@ -65,7 +66,8 @@ def build(name: str, policy: str, disable_guard: bool, num_classes: int):
         os.environ[DISABLE_ENV] = "1"
     try:
         keras.utils.set_random_seed(0)
-        model = kerasmer.build_model(name, num_classes=num_classes, precision=policy)
+        model = kerasmer.build_model(name, num_classes=num_classes, input_shape=tuple(input_shape),
+                                     precision=policy)
     finally:
         keras.layers.Conv3D.build = original_build
         os.environ.pop(DISABLE_ENV, None)
@@ -102,23 +104,35 @@ def make_step(model, batch: int, seed: int = 0):
     return step
 
 
-def timed(step):
-    t0 = time.perf_counter()
-    loss = float(step())
-    return time.perf_counter() - t0, loss
+def _conv_fwd_bwd(x, kernel, layer, dtype):
+    """A tf.function: one guarded layer's conv, forward and both gradients, in ``dtype``."""
+    strides, padding = [1, *layer.strides, 1], layer.padding.upper()
+
+    @tf.function
+    def fwd_bwd():
+        with tf.GradientTape() as tape:
+            # The layer receives bf16 from its bf16 neighbours either way.
+            xi, ki = tf.cast(tf.cast(x, tf.bfloat16), dtype), tf.cast(kernel, dtype)
+            tape.watch([xi, ki])
+            y = tf.nn.conv3d(xi, ki, strides, padding)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        return tape.gradient(loss, [xi, ki])
+
+    return lambda: [g.numpy() for g in fwd_bwd()]
 
 
-def guarded_layer_cost(convs, batch: int, reps: int):
-    """Time each guarded Conv3D alone (forward + both gradients) in float32 and bf16.
+def guarded_layer_cost(harness, model_name, convs, batch: int, reps: int):
+    """Time each guarded Conv3D alone (forward + both gradients), float32 and bf16 interleaved.
 
-    End-to-end step times on a loaded machine vary by more than the guard's
-    cost, so this isolates it: the sum over the guarded layers of
-    (float32 time - bf16 time) is what the guard adds to one train step.
+    End-to-end step times vary by more than the guard's cost, so this isolates it: the sum over
+    the guarded layers of (float32 time - bf16 time) is what the guard adds to one train step.
 
     Args:
+        harness: the run's :class:`_harness.Harness` (one block per layer).
+        model_name: for the block names.
         convs: ``(layer, input_shape)`` of the guarded layers.
         batch: batch size.
-        reps: timed repetitions per layer and dtype (median taken).
+        reps: interleaved rounds per layer (median taken).
 
     Returns:
         A list of dicts: layer, input_shape, kernel, float32_ms, bf16_ms.
@@ -129,30 +143,62 @@ def guarded_layer_cost(convs, batch: int, reps: int):
         shape = (batch,) + tuple(input_shape[1:])
         x = tf.constant(rng.standard_normal(shape).astype("float32"))
         kernel = tf.constant(rng.standard_normal(tuple(layer.kernel.shape)).astype("float32") * 0.01)
-        strides = [1, *layer.strides, 1]
-        padding = layer.padding.upper()
-        medians = {}
-        for dtype in (tf.float32, tf.bfloat16):
-            @tf.function
-            def fwd_bwd(dtype=dtype):
-                with tf.GradientTape() as tape:
-                    # The layer receives bf16 from its bf16 neighbours either way.
-                    xi, ki = tf.cast(tf.cast(x, tf.bfloat16), dtype), tf.cast(kernel, dtype)
-                    tape.watch([xi, ki])
-                    y = tf.nn.conv3d(xi, ki, strides, padding)
-                    loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
-                return tape.gradient(loss, [xi, ki])
-
-            for _ in range(2):
-                fwd_bwd()
-            times = []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                [g.numpy() for g in fwd_bwd()]
-                times.append(time.perf_counter() - t0)
-            medians[dtype.name] = statistics.median(times) * 1e3
+        fns = {name: _conv_fwd_bwd(x, kernel, layer, dtype)
+               for name, dtype in (("float32", tf.float32), ("bf16", tf.bfloat16))}
+        block = harness.block(f"{model_name} guarded {layer.name}", fns, unit="s", timed=True, warmup=2,
+                              rounds=reps, higher_is_better=False,
+                              info={"input_shape": list(shape), "kernel": list(layer.kernel.shape)})
         rows.append(dict(layer=layer.name, input_shape=list(shape), kernel=list(layer.kernel.shape),
-                         float32_ms=medians["float32"], bf16_ms=medians["bfloat16"]))
+                         float32_ms=block["configs"]["float32"]["median"] * 1e3,
+                         bf16_ms=block["configs"]["bf16"]["median"] * 1e3))
+    return rows
+
+
+def _model_runs(harness, name, args, input_shape):
+    """Build ``name`` in every mode; one record per mode with its step, its guarded convs, its FLOP share."""
+    runs, guard_rows = {}, None
+    for mode in args.modes:
+        policy, disable = MODES[mode]
+        model, convs = build(name, policy, disable, args.num_classes, input_shape)
+        total = sum(conv_flops(layer, s) for layer, s in convs)
+        f32 = [(layer, s) for layer, s in convs if policy != "float32" and layer.compute_dtype == "float32"]
+        share = sum(conv_flops(layer, s) for layer, s in f32) / total if total else 0.0
+        if mode == "bf16+guard" and args.layer_reps and f32:
+            measured = f32[:args.guarded_layers] if args.guarded_layers else f32
+            guard_rows = guarded_layer_cost(harness, name, measured, args.batch, args.layer_reps)
+        runs[mode] = dict(model=name, mode=mode, step=make_step(model, args.batch), keep=model, losses=[],
+                          float32_conv3d_layers=[layer.name for layer, _ in f32],
+                          float32_conv_flop_share=share, conv_gflops_per_clip=total / 1e9)
+    return runs, guard_rows
+
+
+def _stepper(run):
+    def call():
+        run["losses"].append(float(run["step"]()))
+    return call
+
+
+def measure_model(harness, name, args, input_shape):
+    """The modes of ``name`` interleaved step by step in one harness block; rows for the summary."""
+    runs, guard_rows = _model_runs(harness, name, args, input_shape)
+    block = harness.block(f"{name} train step", {mode: _stepper(run) for mode, run in runs.items()},
+                          unit="clips/s", timed=True, work=args.batch, warmup=args.warmup, rounds=args.steps,
+                          info={"input_shape": list(input_shape), "batch": args.batch})
+    rows = []
+    for mode, run in runs.items():
+        run.pop("step"), run.pop("keep")
+        run["clips_per_s"] = block["configs"][mode]["median"]
+        run["vs_first_mode"] = block["configs"][mode]["ratio"]
+        run["loss_finite"] = bool(np.all(np.isfinite(run["losses"])))
+        rows.append(run)
+    if guard_rows is not None:
+        extra = sum(r["float32_ms"] - r["bf16_ms"] for r in guard_rows)
+        harness.note(f"{name} guard", {"layers": guard_rows, "added_ms_per_step": extra})
+        unguarded = runs.get("bf16-noguard")
+        share = (f" = {extra / 1e3 * unguarded['clips_per_s'] / args.batch:.1%} of the unguarded bf16 step"
+                 if unguarded else "")
+        print(f"guard cost, {name}: {extra:.0f} ms per step at batch {args.batch} (guarded layers alone){share}")
+    keras.backend.clear_session()
     return rows
 
 
@@ -161,79 +207,36 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["resnet3d18", "meranet18"])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--input-shape", default=None, help="T,H,W,C of the clips (default: the registry's)")
+    parser.add_argument("--steps", type=int, default=5, help="timed interleaved steps per mode (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing, oneDNN primitive caches)")
     parser.add_argument("--num-classes", type=int, default=3)
     parser.add_argument("--layer-reps", type=int, default=7,
-                        help="repetitions per guarded layer in the isolated cost measurement (0: skip)")
-    parser.add_argument("--out", default=None, help="write results as JSON here")
+                        help="rounds per guarded layer in the isolated cost measurement (0: skip)")
+    parser.add_argument("--guarded-layers", type=int, default=0,
+                        help="measure only the first N guarded layers alone (default: all)")
+    add_arguments(parser)
     args = parser.parse_args(argv)
-
-    env = precision_environment()
-    env.pop("precision"), env.pop("compute_dtype"), env.pop("variable_dtype")
-    env.update(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
-               load_average=os.getloadavg(), batch=args.batch, steps=args.steps, warmup=args.warmup)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    results, guard_cost = [], {}
+    if args.quick:  # seconds: a tiny clip where the guard still sends one conv to float32
+        args.models, args.batch, args.steps, args.warmup, args.layer_reps = ["resnet3d18"], 2, 2, 1, 2
+        args.guarded_layers = 1
+        args.input_shape = args.input_shape or "4,16,16,3"
+    harness = Harness(args, "bench_bf16")
+    results = []
     for name in args.models:
-        runs = []
-        for mode in args.modes:
-            policy, disable = MODES[mode]
-            model, convs = build(name, policy, disable, args.num_classes)
-            total = sum(conv_flops(layer, s) for layer, s in convs)
-            f32 = [(layer, s) for layer, s in convs if policy != "float32" and layer.compute_dtype == "float32"]
-            share = sum(conv_flops(layer, s) for layer, s in f32) / total if total else 0.0
-            if mode == "bf16+guard" and args.layer_reps:
-                layer_rows = guarded_layer_cost(f32, args.batch, args.layer_reps)
-                extra = sum(r["float32_ms"] - r["bf16_ms"] for r in layer_rows)
-                for r in layer_rows:
-                    print(f"{name:12s} guarded {r['layer']:24s} input {r['input_shape']} kernel {r['kernel'][:3]}: "
-                          f"float32 {r['float32_ms']:.1f} ms, bf16 {r['bf16_ms']:.1f} ms (fwd+bwd)", flush=True)
-                print(f"{name:12s} the guard adds {extra:.0f} ms per train step at batch {args.batch}", flush=True)
-                guard_cost[name] = dict(layers=layer_rows, added_ms_per_step=extra)
-            runs.append(dict(model=name, mode=mode, step=make_step(model, args.batch), keep=model,
-                             step_times_s=[], losses=[], float32_conv3d_layers=[layer.name for layer, _ in f32],
-                             float32_conv_flop_share=share, conv_gflops_per_clip=total / 1e9))
-        # Modes are interleaved step by step, so a change in the machine's load
-        # (it is shared) hits all modes alike; medians drop the outliers.
-        for i in range(args.warmup + args.steps):
-            for run in runs:
-                dt, loss = timed(run["step"])
-                run["losses"].append(loss)
-                if i >= args.warmup:
-                    run["step_times_s"].append(dt)
-        for run in runs:
-            run.pop("step"), run.pop("keep")
-            run["median_step_s"] = statistics.median(run["step_times_s"])
-            run["clips_per_s"] = args.batch / run["median_step_s"]
-            run["loss_finite"] = bool(np.all(np.isfinite(run["losses"])))
-            print(f"{name:12s} {run['mode']:13s} {run['median_step_s']:7.2f} s/step  {run['clips_per_s']:6.2f} clips/s  "
-                  f"float32 convs {len(run['float32_conv3d_layers'])} ({run['float32_conv_flop_share']:.1%} of "
-                  f"conv FLOPs)  losses {np.round(run['losses'], 4).tolist()}", flush=True)
-        results.extend(runs)
-        keras.backend.clear_session()
-    env["load_average_after"] = os.getloadavg()
+        shape = (tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape
+                 else kerasmer.model_info(name).input_shape)
+        results.extend(measure_model(harness, name, args, shape))
 
-    print("\n| model | mode | median s/step | clips/s | vs float32 | float32 Conv3Ds (FLOP share) | loss finite |")
-    print("|---|---|---|---|---|---|---|")
-    base = {r["model"]: r["median_step_s"] for r in results if r["mode"] == "float32"}
+    print("\n| model | mode | clips/s (median) | vs first mode | float32 Conv3Ds (FLOP share) | loss finite |")
+    print("|---|---|---|---|---|---|")
     for r in results:
-        speed = f"{base[r['model']] / r['median_step_s']:.2f}×" if r["model"] in base else "n/a"
-        print(f"| {r['model']} | {r['mode']} | {r['median_step_s']:.2f} | {r['clips_per_s']:.2f} | {speed} | "
+        print(f"| {r['model']} | {r['mode']} | {r['clips_per_s']:.2f} | {r['vs_first_mode']:.2f}× | "
               f"{len(r['float32_conv3d_layers'])} ({r['float32_conv_flop_share']:.1%}) | {r['loss_finite']} |")
-    for name, cost in guard_cost.items():
-        bf16 = next((r["median_step_s"] for r in results if r["model"] == name and r["mode"] == "bf16-noguard"), None)
-        share = f" = {cost['added_ms_per_step'] / 1e3 / bf16:.1%} of the unguarded bf16 step" if bf16 else ""
-        print(f"guard cost, {name}: {cost['added_ms_per_step']:.0f} ms per step (guarded layers alone){share}")
-    print("\nmachine:", json.dumps(env))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"environment": env, "results": results, "guard_cost": guard_cost}, f, indent=2)
+    harness.note("results", results)
+    harness.report()
+    return 0 if all(r["loss_finite"] for r in results) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

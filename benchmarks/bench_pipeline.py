@@ -24,39 +24,33 @@ Usage::
     python benchmarks/bench_pipeline.py                     # learnet + shallow_conv3d_mhsa
     python benchmarks/bench_pipeline.py --clip-model resnet3d18 --write docs/_fragments/benchmarks_pipeline.md
 
-Medians of ``--repeats`` timings are reported.  Not a test: timings depend on
-the machine and its load.
+Through ``benchmarks/_harness.py``: a wait for a quiet machine before each
+row, training and the two pipelines interleaved round by round, medians of
+``--rounds`` rounds and their ratios, the machine and the load beside each row
+(``--json`` writes it all).  ``--quick --no-wait`` runs a tiny set in seconds
+(to check the script works).  Not a test: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from _harness import Harness, add_arguments  # noqa: E402  (it also puts the checkout on sys.path)
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def pipeline_rate(cache, build, df, input_shape, *, batch_size, epochs, repeats, augment=None) -> float:
-    """Clips/s of a make_dataset-shaped tf.data pipeline whose inputs come from the cache.
+def make_pipeline(cache, build, df, input_shape, *, batch_size, epochs, augment=None):
+    """A callable that iterates a make_dataset-shaped tf.data pipeline reading the cache; returns clips/s.
 
     ``augment``: ``None`` (no augmentation) or ``"element"`` (the pipeline's own
-    per-clip augmentation, applied as ``make_dataset`` applies it).
+    per-clip augmentation, applied as ``make_dataset`` applies it).  One warm-up
+    pass (tracing, autotuning) is run here.
     """
     import tensorflow as tf
 
@@ -78,15 +72,17 @@ def pipeline_rate(cache, build, df, input_shape, *, batch_size, epochs, repeats,
     ds = ds.prefetch(tf.data.AUTOTUNE)
 
     def run():
+        t = time.perf_counter()
         for _ in ds:
             pass
+        return len(rows) * epochs / (time.perf_counter() - t)
 
     run()  # warm-up: first-iteration tracing and autotuning
-    return len(rows) * epochs / _median_time(run, repeats)
+    return run
 
 
-def train_rate(name, input_shape, *, batch_size, steps, repeats) -> float:
-    """Clips/s of model.train_on_batch for a registered model (median step time after warm-up)."""
+def make_trainer(name, input_shape, *, batch_size, steps):
+    """A callable timing ``steps`` model.train_on_batch calls of a registered model; returns clips/s."""
     import keras
     import numpy as np
 
@@ -99,8 +95,70 @@ def train_rate(name, input_shape, *, batch_size, steps, repeats) -> float:
     y = keras.utils.to_categorical(rng.integers(0, 3, batch_size), 3).astype("float32")
     for _ in range(2):  # tracing and allocation
         model.train_on_batch(x, y)
-    step = _median_time(lambda: [model.train_on_batch(x, y) for _ in range(steps)], repeats) / steps
-    return batch_size / step
+
+    def run():
+        t = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        return batch_size * steps / (time.perf_counter() - t)
+
+    return run
+
+
+def measure_case(harness, case, df, work, args, trainers) -> tuple:
+    """One row: preprocessing once (for information), then pipeline and training interleaved in one block."""
+    from kerasmer.data import PreprocessCache
+
+    label, model, modality, build, shape = case
+    config = {"modality": modality, "input_shape": list(shape), **(getattr(build, "config", None) or {})}
+    cache = PreprocessCache(work / "cache", config=config, annotation=df)
+    t = time.perf_counter()  # the preprocessing itself, without the cache (it may be filled already)
+    for _, row in df.iterrows():
+        build(row, shape)
+    cold = len(df) / (time.perf_counter() - t)
+    cache.warm(df, build, shape)
+    if model not in trainers:
+        trainers[model] = make_trainer(model, shape, batch_size=args.batch_size, steps=args.steps)
+    kw = dict(batch_size=args.batch_size, epochs=args.epochs)
+    block = harness.block(f"{label} pipeline vs training", {
+        "training step": trainers[model],
+        "pipeline from cache": make_pipeline(cache, build, df, shape, **kw),
+        "pipeline from cache, augmented": make_pipeline(cache, build, df, shape, augment="element", **kw),
+    }, unit="clips/s", info={"modality": modality, "input_shape": list(shape), "preprocess_clips_per_s": cold})
+    medians = [block["configs"][k]["median"] for k in
+               ("pipeline from cache", "pipeline from cache, augmented", "training step")]
+    print(f"{label:20s} {modality:13s} {str(shape):16s} preprocess {cold:6.1f} | pipeline from cache "
+          f"{medians[0]:7.1f} plain, {medians[1]:7.1f} augmented | train {medians[2]:7.1f} clips/s")
+    return (label, modality, shape, cold, *medians, block["load_before"], block["load_after"])
+
+
+def markdown(results, df, args, harness) -> str:
+    """The results as the Markdown section of docs/benchmarks.md, the load beside each row."""
+    m = harness.machine
+    lines = [
+        "## Input pipeline vs. training step",
+        "",
+        f"Measured with `python benchmarks/bench_pipeline.py` (TensorFlow {m.get('tensorflow')}, Python "
+        f"{m['python']}, {m['cpu']}, {m['logical_cpus']} logical CPUs).",
+        f"{len(df)} synthetic clips, batch size {args.batch_size}; medians of {args.rounds} interleaved rounds "
+        "(training, pipeline, pipeline augmented); the 1-minute load before and after each row.",
+        "Pipeline: read the `.npy` files from the cache (`PreprocessCache.dataset`), shuffle, [augment], "
+        "normalize, batch, prefetch; *augmented* adds `make_dataset`'s flip/rotation/brightness "
+        "(`image_augment`, one transform per clip).  No in-memory `.cache()`: every epoch reads the files.",
+        "Training: `model.train_on_batch` (Adam), clips/s over the steps of a round.",
+        "",
+        "| model | modality | input | preprocessing, once | pipeline from cache | pipeline from cache, augmented "
+        "| training step | ratio | ratio, augmented | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for label, modality, shape, cold, plain, elem, train, before, after in results:
+        lines.append(f"| {label} | {modality} | {'x'.join(map(str, shape))} | {cold:.1f} | {plain:.1f} | "
+                     f"{elem:.1f} | {train:.1f} | {plain / train:.1f}x | {elem / train:.1f}x | {before} → {after} |")
+    verdict = {name: all(r[col] >= 3 * r[6] for r in results)
+               for name, col in (("without augmentation", 4), ("with augmentation", 5))}
+    lines += ["", "Rates in clips per second.  Requirement (pipeline >= 3x the training rate), every row: "
+              + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in verdict.items()) + "."]
+    return "\n".join(lines) + "\n", all(verdict.values())
 
 
 def main(argv=None) -> int:
@@ -109,84 +167,45 @@ def main(argv=None) -> int:
     p.add_argument("--subjects", type=int, default=4)
     p.add_argument("--clips-per-class", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=4, help="pipeline epochs per timing")
-    p.add_argument("--steps", type=int, default=5, help="training steps per timing")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=4, help="pipeline epochs per round")
+    p.add_argument("--steps", type=int, default=5, help="training steps per round")
     p.add_argument("--work", default=None, help="folder for the synthetic set and the cache (default: a temp dir)")
     p.add_argument("--write", default=None, help="write the Markdown results to this file")
+    add_arguments(p, rounds=3)
     args = p.parse_args(argv)
+    overrides = {}
+    if args.quick:  # seconds: 2 subjects, 1 clip per class, small frames, one epoch / step per round
+        args.subjects, args.clips_per_class, args.batch_size, args.epochs, args.steps = 2, 1, 2, 1, 1
+        args.rounds, overrides = 2, {"image_size": (64, 64)}
 
-    import tensorflow as tf
+    import tensorflow  # noqa: F401  (before the harness, so it records TensorFlow's version)
 
-    import kerasmer
-    from kerasmer.data import INPUT_BUILDERS, PreprocessCache, make_flow_builder, make_synthetic, read_dataset
+    from kerasmer.data import INPUT_BUILDERS, make_flow_builder, make_synthetic, read_dataset
     from kerasmer.models.registry import model_info
 
-    load = os.getloadavg()[0]
+    harness = Harness(args, "bench_pipeline")
     work = Path(args.work or tempfile.mkdtemp(prefix="kerasmer_bench_"))
-    root = make_synthetic(work / "synthetic", subjects=args.subjects, clips_per_class=args.clips_per_class, seed=0)
+    root = make_synthetic(work / "synthetic", subjects=args.subjects, clips_per_class=args.clips_per_class, seed=0,
+                          **overrides)
     df = read_dataset("casme2", root)
-    print(f"{len(df)} synthetic clips (CASME II layout, 128x128, 200 fps); work folder {work}")
+    print(f"{len(df)} synthetic clips (CASME II layout, 200 fps); work folder {work}")
 
     clip_info = model_info(args.clip_model)
-    flow = make_flow_builder()
     cases = [  # (label, model, modality, builder, input shape)
         ("learnet", "learnet", "dynamic_image", INPUT_BUILDERS["dynamic_image"], model_info("learnet").input_shape),
         (args.clip_model, args.clip_model, "clip", INPUT_BUILDERS["clip"], clip_info.input_shape),
-        ("learnet on flow", "learnet", "flow", flow, model_info("learnet").input_shape),
+        ("learnet on flow", "learnet", "flow", make_flow_builder(), model_info("learnet").input_shape),
     ]
-    results, model_rates = [], {}
-    for label, model, modality, build, shape in cases:
-        config = {"modality": modality, "input_shape": list(shape), **(getattr(build, "config", None) or {})}
-        cache = PreprocessCache(work / "cache", config=config, annotation=df)
-        t = time.perf_counter()  # the preprocessing itself, without the cache (it may be filled already)
-        for _, row in df.iterrows():
-            build(row, shape)
-        cold = len(df) / (time.perf_counter() - t)
-        cache.warm(df, build, shape)
-        kw = dict(batch_size=args.batch_size, epochs=args.epochs, repeats=args.repeats)
-        rates = [pipeline_rate(cache, build, df, shape, augment=a, **kw) for a in (None, "element")]
-        if model not in model_rates:
-            model_rates[model] = train_rate(model, shape, batch_size=args.batch_size, steps=args.steps,
-                                            repeats=args.repeats)
-        train = model_rates[model]
-        results.append((label, modality, shape, cold, *rates, train))
-        print(f"{label:20s} {modality:13s} {str(shape):16s} preprocess {cold:6.1f} | pipeline from cache "
-              f"{rates[0]:7.1f} plain, {rates[1]:7.1f} augmented | train {train:7.1f} clips/s")
-
-    cpus = os.cpu_count()
-    lines = [
-        "## Input pipeline vs. training step",
-        "",
-        f"Measured with `python benchmarks/bench_pipeline.py` (kerasmer {kerasmer.__version__}, TensorFlow "
-        f"{tf.__version__}, Python {platform.python_version()}, {platform.machine()}, {cpus} CPU core(s) visible).",
-        f"{len(df)} synthetic clips, batch size {args.batch_size}; medians of {args.repeats} timings; "
-        f"1-minute load average {load:.1f} when the run started (other processes on a shared machine "
-        "lower every rate).",
-        "Pipeline: read the `.npy` files from the cache (`PreprocessCache.dataset`), shuffle, [augment], "
-        "normalize, batch, prefetch; *augmented* adds `make_dataset`'s flip/rotation/brightness "
-        "(`image_augment`, one transform per clip).  No in-memory `.cache()`: every epoch reads the files.",
-        "Training: `model.train_on_batch` (Adam), clips/s = batch size / median step time.",
-        "",
-        "| model | modality | input | preprocessing, once | pipeline from cache | pipeline from cache, augmented "
-        "| training step | ratio | ratio, augmented |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for label, modality, shape, cold, plain, elem, train in results:
-        lines.append(f"| {label} | {modality} | {'x'.join(map(str, shape))} | {cold:.1f} | {plain:.1f} | "
-                     f"{elem:.1f} | {train:.1f} | {plain / train:.1f}x | {elem / train:.1f}x |")
-    verdict = {name: all(r[col] >= 3 * r[-1] for r in results)
-               for name, col in (("without augmentation", 4), ("with augmentation", 5))}
-    ok = all(verdict.values())
-    lines += ["", "Rates in clips per second.  Requirement (pipeline >= 3x the training rate), every row: "
-              + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in verdict.items()) + "."]
-    text = "\n".join(lines) + "\n"
+    trainers = {}
+    results = [measure_case(harness, case, df, work, args, trainers) for case in cases]
+    text, ok = markdown(results, df, args, harness)
     print("\n" + text)
+    harness.report()
     if args.write:
         Path(args.write).parent.mkdir(parents=True, exist_ok=True)
         Path(args.write).write_text(text)
         print(f"written to {args.write}")
-    return 0 if ok else 1
+    return 0 if ok or args.quick else 1
 
 
 if __name__ == "__main__":

@@ -14,22 +14,24 @@ For every model, in one process:
   see the same machine load (on a shared machine a peak measured once, at the
   start, can give fractions above 1).
 
-mixed_float16 is measured only when TensorFlow sees a GPU.  This is a
+mixed_float16 is measured only when TensorFlow sees a GPU.  Through
+``benchmarks/_harness.py``: a wait for a quiet machine before each block, the
+precisions of a model interleaved round by round, medians and ratios, the
+machine and the load beside each row (``--json`` writes it all).  This is a
 benchmark, not a test: numbers depend on the machine and on its load.
 
 Usage::
 
     python benchmarks/bench_training.py                       # every model, registry input shapes
     python benchmarks/bench_training.py --models learnet --batch 16 --steps 10
-    python benchmarks/bench_training.py --small --json out.json   # test-size inputs, quick
+    python benchmarks/bench_training.py --small --json out.json   # test-size inputs
+    python benchmarks/bench_training.py --quick --no-wait         # seconds: checks that the script works
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,8 +40,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _harness import Harness, add_arguments, print_table  # noqa: E402  (first: it puts the checkout on sys.path)
 import kerasmer  # noqa: E402
 from kerasmer.core.precision import precision_scope  # noqa: E402
+
+DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 def matmul_peak(dtype: str, n: int = 2048, reps: int = 8) -> float:
@@ -76,69 +81,94 @@ def forward_flops(model: keras.Model, input_shape) -> int | None:
         return None
 
 
-def train_throughput(name: str, input_shape, policy: str, batch: int, steps: int, warmup: int = 2) -> float:
-    """Training samples/s of ``name`` under dtype ``policy``."""
+def make_trainer(name: str, input_shape, policy: str, batch: int, steps: int, warmup: int = 2):
+    """A callable that fits ``steps`` steps of ``name`` (built under ``policy``) and returns samples/s.
+
+    The model is built and warmed up (tracing, oneDNN primitive caches) here, so the callable
+    times steady steps only; the harness interleaves the callables of the policies compared.
+    """
     with precision_scope(policy):
         keras.utils.set_random_seed(0)
         model = kerasmer.build_model(name, num_classes=3, input_shape=tuple(input_shape))
-        model.compile(keras.optimizers.SGD(1e-3, momentum=0.9), "categorical_crossentropy")
-        x = np.random.default_rng(0).normal(size=(batch, *input_shape)).astype("float32")
-        y = keras.utils.to_categorical(np.arange(batch) % 3, 3)
-        ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-        model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
+    model.compile(keras.optimizers.SGD(1e-3, momentum=0.9), "categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(batch, *input_shape)).astype("float32")
+    y = keras.utils.to_categorical(np.arange(batch) % 3, 3)
+    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
+
+    def fit():
         t0 = time.perf_counter()
         model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
         return batch * steps / (time.perf_counter() - t0)
+
+    return fit
+
+
+def _peaks(harness, name, dtypes, n):
+    """Matmul FLOP/s per dtype, interleaved, right before ``name``'s timing (same load)."""
+    fns = {policy: (lambda d=dtype: matmul_peak(d, n=n)) for policy, dtype in dtypes.items()}
+    block = harness.block(f"{name}: matmul peak", fns, unit="FLOP/s", rounds=1, info={"n": n})
+    return {policy: c["median"] for policy, c in block["configs"].items()}
+
+
+def measure_model(harness, name, shape, policies, args) -> list:
+    """One model: forward FLOPs, the matmul peaks, then its policies interleaved in one block."""
+    flops = forward_flops(kerasmer.build_model(name, num_classes=3, input_shape=shape), shape)
+    dtypes = {p: DTYPES[p] for p in policies}
+    peaks = _peaks(harness, name, dtypes, args.matmul_n)
+    trainers = {}
+    for policy in policies:
+        try:
+            trainers[policy] = make_trainer(name, shape, policy, args.batch, args.steps)
+        except Exception as err:  # one model failing must not lose the others' numbers
+            print(f"{name} {policy}: failed: {type(err).__name__}: {err}")
+    if not trainers:
+        return []
+    block = harness.block(f"{name} training", trainers, unit="samples/s",
+                          info={"input_shape": list(shape), "batch": args.batch, "steps_per_round": args.steps})
+    rows = []
+    for policy, c in block["configs"].items():
+        sps, peak = c["median"], peaks[policy]
+        frac = 3 * flops * sps / peak if flops else None
+        rows.append({"model": name, "input_shape": list(shape), "precision": policy, "batch": args.batch,
+                     "samples_per_s": round(sps, 3), "vs_float32": c["ratio"],
+                     "forward_gflops": flops / 1e9 if flops else None,
+                     "matmul_peak_gflops": round(peak / 1e9, 1),
+                     "peak_fraction": round(frac, 4) if frac is not None else None,
+                     "load_before": block["load_before"], "load_after": block["load_after"],
+                     "quiet": block["wait"]["quiet"]})
+    keras.backend.clear_session()
+    return rows
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="*", help="shell pattern or comma-separated names (default: all)")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=5, help="training steps per round")
     p.add_argument("--small", action="store_true", help="use each model's small test input shape")
-    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--matmul-n", type=int, default=2048, help="size of the square matmul of the peak")
+    add_arguments(p, rounds=3)
     args = p.parse_args(argv)
+    if args.quick:  # seconds: one small model, one step per round
+        args.models, args.small, args.batch, args.steps, args.rounds, args.matmul_n = "learnet", True, 2, 1, 2, 256
 
     names = (args.models.split(",") if "," in args.models or args.models in kerasmer.list_models()
              else kerasmer.list_models(args.models))
     gpu = bool(tf.config.list_physical_devices("GPU"))
     policies = ["float32", "mixed_bfloat16"] + (["mixed_float16"] if gpu else [])
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {platform.machine()}, "
-          f"{os.cpu_count()} logical CPUs, GPU: {gpu}, load average {os.getloadavg()[0]:.1f}")
-    peaks = {"float32": matmul_peak("float32"), "mixed_bfloat16": matmul_peak("bfloat16")}
-    if gpu:
-        peaks["mixed_float16"] = matmul_peak("float16")
-    for k, v in peaks.items():
-        print(f"matmul peak at the start of this run, {k}: {v / 1e9:.1f} GFLOP/s", flush=True)
+    harness = Harness(args, "bench_training")
     rows = []
-    dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
     for name in names:
         info = kerasmer.model_info(name)
-        shape = tuple(info.test_input_shape or info.input_shape) if args.small else info.input_shape
-        flops = forward_flops(kerasmer.build_model(name, num_classes=3, input_shape=shape), shape)
-        for policy in policies:
-            peak = matmul_peak(dtypes[policy])  # same load as the timing that follows
-            try:
-                sps = train_throughput(name, shape, policy, args.batch, args.steps)
-            except Exception as err:
-                print(f"{name} {policy}: failed: {type(err).__name__}: {err}")
-                continue
-            frac = 3 * flops * sps / peak if flops else None
-            rows.append({"model": name, "input_shape": list(shape), "precision": policy, "batch": args.batch,
-                         "samples_per_s": round(sps, 2), "forward_gflops": flops / 1e9 if flops else None,
-                         "matmul_peak_gflops": round(peak / 1e9, 1),
-                         "peak_fraction": round(frac, 4) if frac is not None else None,
-                         "load_average": round(os.getloadavg()[0], 1)})
-            r = rows[-1]
-            gf = f"{r['forward_gflops']:.3f}" if flops else "-"
-            print(f"{name:24s} {str(shape):18s} {policy:15s} {sps:9.2f} samples/s  fwd {gf:>8s} GFLOP  "
-                  f"peak {r['matmul_peak_gflops']:6.1f} GFLOP/s  fraction {r['peak_fraction']}  "
-                  f"load {r['load_average']}", flush=True)
-            if args.json:  # after every row, so an interrupted run keeps what it measured
-                with open(args.json, "w", encoding="utf-8") as f:
-                    json.dump({"peaks_gflops_at_start": {k: v / 1e9 for k, v in peaks.items()}, "gpu": gpu,
-                               "rows": rows}, f, indent=2)
+        shape = tuple(info.test_input_shape or info.input_shape) if args.small else tuple(info.input_shape)
+        rows.extend(measure_model(harness, name, shape, policies, args))
+        harness.note("rows", rows)
+    print_table("| model | input | precision | samples/s | vs float32 | forward GFLOP | fraction of matmul peak | load |",
+                [(r["model"], "×".join(map(str, r["input_shape"])), r["precision"], r["samples_per_s"],
+                  f"{r['vs_float32']:.2f}", f"{r['forward_gflops']:.3f}" if r["forward_gflops"] else "-",
+                  r["peak_fraction"], f"{r['load_before']} → {r['load_after']}") for r in rows])
+    harness.report()
     return 0
 
 

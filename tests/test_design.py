@@ -23,7 +23,8 @@ ALLOWED = {
     "evaluation": {"core", "data", "viz"},
     "training": {"core", "data", "layers", "models", "evaluation"},
     "export": {"core", "data", "layers", "models"},
-    "cli": {"core", "data", "layers", "models", "evaluation", "training", "export", "viz"},
+    "inference": {"core", "data", "layers", "models", "export", "viz"},
+    "cli": {"core", "data", "layers", "models", "evaluation", "training", "export", "inference", "viz"},
 }
 
 

@@ -1,10 +1,15 @@
 """The ``kerasmer`` command line.
 
     kerasmer quickstart        # synthetic CASME II-format set -> LOSO with LEARNet -> SavedModel
+    kerasmer quickstart --preset casme2-like   # the same on the synthetic benchmark
     kerasmer models            # list registered models
     kerasmer train ...         # protocols x paper recipes, resumable (kerasmer train --help)
     kerasmer evaluate RUN_DIR  # recompute / merge reports
     kerasmer recipes           # list the training recipes
+    kerasmer baselines ...     # trivial baselines' UF1/UAR under a protocol's folds, no training
+    kerasmer explain ...       # attention masks, Grad-CAM and a montage of one clip (kerasmer explain --help)
+    kerasmer predict VIDEO --model saved_models/learnet --out pred   # spot, then recognise, in a video
+    kerasmer evaluate-spotting --pred pred/predictions.csv --truth s01.csv   # MEGC spotting F1 and STRS
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ import time
 from pathlib import Path
 
 import kerasmer
+from kerasmer.cli.baselines import add_baselines_parser
+from kerasmer.cli.explain import add_explain_parser
+from kerasmer.cli.predict import add_predict_parser
 from kerasmer.cli.train import add_train_parser
+from kerasmer.cli.spotting import add_spotting_parser
 from kerasmer.data import make_synthetic, read_dataset
 from kerasmer.export import export_saved_model
 from kerasmer.training import KeepModel, RunConfig, run
@@ -27,7 +36,8 @@ from kerasmer.training.recipes import OPTIMIZER_CHOICES
 
 def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # one model per fold retraces Keras' train function: expected, not worth a warning per fold
+    # The command is a process of its own, with no TensorFlow logs of the user's to keep: only TF's errors show.
+    # (Library calls instead hide just the expected records, for their own duration: training.callbacks.quiet_tf_logs.)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
@@ -43,8 +53,13 @@ def cmd_models(args) -> int:
 def cmd_quickstart(args) -> int:
     t0 = time.perf_counter()
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kerasmer-synthetic-"))
-    print(f"[1/4] writing the synthetic CASME II-format set to {data_dir}")
-    root = make_synthetic(data_dir, subjects=args.subjects, clips_per_class=args.clips_per_class, seed=args.seed)
+    print(f"[1/4] writing the synthetic CASME II-format set (preset {args.preset}) to {data_dir}")
+    sizes = {k: v for k, v in (("subjects", args.subjects), ("clips_per_class", args.clips_per_class))
+             if v is not None}  # unset: the preset's own (demo: 8 subjects x 4 clips per class)
+    try:
+        root = make_synthetic(data_dir, args.preset, seed=args.seed, **sizes)
+    except ValueError as err:
+        raise SystemExit(f"kerasmer quickstart: {err}") from None
     df = read_dataset("casme2", root)
     class_names = sorted(df["emotion"].unique())
     print(f"      {len(df)} clips, {df['subject'].nunique()} subjects, classes {class_names}")
@@ -62,6 +77,8 @@ def cmd_quickstart(args) -> int:
     print(result.fold_table())
     print(f"      pooled UF1 = {result.pooled['uf1']:.3f}   pooled UAR = {result.pooled['uar']:.3f}   "
           f"(chance ≈ {1 / len(class_names):.3f})   report: {run_dir / 'report.md'}")
+    print("      against trivial baselines on the same folds (no score means anything without its floor):")
+    print("\n".join("      " + line for line in result.floor_table(args.model).splitlines()))
     if args.no_export:
         print("[4/4] export skipped (--no-export)")
     else:
@@ -84,8 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quickstart", help="LOSO with LEARNet on the embedded synthetic set, then export")
     p.add_argument("--data-dir", help="where to write the synthetic set (default: a temporary directory)")
     p.add_argument("--model", default="learnet", help="registered model (default: learnet)")
-    p.add_argument("--subjects", type=int, default=8)
-    p.add_argument("--clips-per-class", type=int, default=4)
+    p.add_argument("--preset", default="demo",
+                   help="synthetic set: demo (default: fast, learnable) or casme2-like (the benchmark: CASME II's "
+                        "5 classes and imbalance, sub-2-px movements; docs/data.md)")
+    p.add_argument("--subjects", type=int, help="synthetic subjects (default: the preset's; demo 8)")
+    p.add_argument("--clips-per-class", type=int, help="clips per class and subject (default: the preset's; demo 4)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "sgd_nesterov"],
@@ -106,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     add_train_parser(sub)
+    add_spotting_parser(sub)
+    add_explain_parser(sub)
+    add_predict_parser(sub)
+    add_baselines_parser(sub)
     return parser
 
 

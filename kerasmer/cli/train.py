@@ -15,7 +15,8 @@ import yaml
 from kerasmer.core.lock import RunLockedError
 from kerasmer.evaluation.protocols import PROTOCOLS
 from kerasmer.evaluation.report import write_report
-from kerasmer.training import run
+from kerasmer.evaluation.results import render_seeds_markdown
+from kerasmer.training import SaveFoldModels, run, run_seeds
 from kerasmer.training.config import RunConfig, load_config
 from kerasmer.training.recipes import RECIPES, source_table
 
@@ -36,13 +37,21 @@ def add_train_parser(sub) -> None:
     p.add_argument("--data", action="append", metavar="NAME=ROOT",
                    help="dataset and its root, repeatable (e.g. --data casme2=/data/CASME2 --data samm=/data/SAMM); "
                         "default: the synthetic set")
-    p.add_argument("--synthetic", action="store_true", help="use the synthetic CASME II-format set")
+    p.add_argument("--synthetic", action="store_true",
+                   help="use synthetic data in CASME II's layout (with --protocol megc_composite: CASME II, SAMM "
+                        "and SMIC-HS layouts; hde: CASME II and SAMM)")
     p.add_argument("--on-mismatch", dest="on_mismatch", choices=("fix", "clip", "drop"),
                    help="a clip whose annotated onset..offset disagrees with the frames in its folder: fix (default: "
                         "the fix table corrects known clips, any other raises), clip (clamp to the frames present) "
                         "or drop (leave it out); changes are listed in run.json and report.md")
-    p.add_argument("--subjects", type=int, help="synthetic set: subjects (default 8)")
-    p.add_argument("--clips-per-class", type=int, help="synthetic set: clips per class and subject (default 4)")
+    p.add_argument("--synthetic-preset", metavar="NAME",
+                   help="synthetic set: difficulty preset, demo (default: fast, learnable) or casme2-like (the "
+                        "benchmark: CASME II's 5 classes and imbalance, sub-2-px movements; docs/data.md)")
+    p.add_argument("--synthetic-option", action="append", metavar="KEY=VALUE",
+                   help="synthetic set: any make_synthetic setting over the preset's, repeatable "
+                        "(e.g. amplitude=0.5, label_noise=0.1, image_size=[64,64])")
+    p.add_argument("--subjects", type=int, help="synthetic set: subjects (default: the preset's, 8 for demo)")
+    p.add_argument("--clips-per-class", type=int, help="synthetic set: clips per class and subject (demo: 4)")
     p.add_argument("--labels", help="label scheme, e.g. megc3 (default: the dataset's own emotions)")
     p.add_argument("--protocol", help="; ".join(f"{name}: {p.help}" for name, p in PROTOCOLS.items())
                    + " (default loso)")
@@ -55,6 +64,14 @@ def add_train_parser(sub) -> None:
     p.add_argument("--learning-rate", type=float, help="shortcut for --set learning_rate=X")
     p.add_argument("--precision", help="float32, mixed_bfloat16, mixed_float16 or auto")
     p.add_argument("--seed", type=int)
+    p.add_argument("--seeds", help="run the whole protocol once per seed, e.g. 0,1,2: OUT/seed_<n>/ each, and "
+                                   "OUT/seeds.json + seeds.md with each seed's pooled UF1/UAR and mean ± std")
+    p.add_argument("--save-models", action="store_true",
+                   help="keep each fold's selected model as OUT/folds/<fold>/model.keras (for kerasmer explain "
+                        "and kerasmer predict)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the trivial baselines (majority, logistic regression on the apex frame and on "
+                        "|apex - onset|) that every report shows beside the model's score")
     p.add_argument("--out", dest="output_dir", help="run directory")
     p.add_argument("--input-shape", help="model input shape, e.g. 32,32,3")
     p.add_argument("--val-fraction", type=float, help="share of training subjects used for validation")
@@ -96,8 +113,9 @@ def config_from_args(args: argparse.Namespace):
         fields["data"] = dict(_key_value(d, "--data") for d in args.data)
     if args.synthetic:
         fields["data"] = {"synthetic": None}
-    synthetic = {k: v for k, v in (("subjects", args.subjects), ("clips_per_class", args.clips_per_class))
-                 if v is not None}
+    synthetic = dict(_key_value(o, "--synthetic-option") for o in (args.synthetic_option or []))
+    synthetic.update({k: v for k, v in (("preset", args.synthetic_preset), ("subjects", args.subjects),
+                                        ("clips_per_class", args.clips_per_class)) if v is not None})
     if args.input_shape:
         try:
             fields["input_shape"] = [int(v) for v in args.input_shape.split(",")]
@@ -113,6 +131,10 @@ def config_from_args(args: argparse.Namespace):
         fields["resume"] = False
     if args.no_deterministic:
         fields["deterministic"] = False
+    if args.seeds:
+        fields["seeds"] = args.seeds  # "0,1,2": RunConfig parses and checks it
+    if args.no_baselines:
+        fields["baselines"] = False
     overrides = dict(_key_value(s, "--set") for s in (args.set or []))
     for name in ("epochs", "iterations", "batch_size", "learning_rate"):
         if getattr(args, name) is not None:
@@ -122,10 +144,14 @@ def config_from_args(args: argparse.Namespace):
         d = base.to_dict()
         d.update(fields)
         d["recipe_overrides"] = {**base.recipe_overrides, **overrides}
-        d["synthetic"] = {**base.synthetic, **synthetic}
+        changed = synthetic.get("preset", "demo") != (base.synthetic or {}).get("preset", "demo")
+        # another preset brings its own sizes: the file's synthetic options belong to its preset
+        d["synthetic"] = synthetic if changed else {**(base.synthetic or {}), **synthetic}
         return RunConfig.from_dict(d, source=args.config)
     fields["recipe_overrides"] = overrides
-    fields["synthetic"] = {"subjects": 8, "clips_per_class": 4, **synthetic}
+    # the demo's size unless a preset brings its own (casme2-like: 24 subjects, CASME II's class counts)
+    fields["synthetic"] = synthetic if synthetic.get("preset", "demo") != "demo" else {
+        "subjects": 8, "clips_per_class": 4, **synthetic}
     fields.setdefault("verbose", 1)  # the command line shows Keras' epoch bar under the fold bar by default
     return RunConfig.from_dict(fields, source="kerasmer train")
 
@@ -137,10 +163,16 @@ def cmd_train(args) -> int:
         raise SystemExit(f"kerasmer train: {err}") from None
     print(f"kerasmer train: {config.model} / {config.protocol} / recipe {config.recipe} -> {config.output_dir}")
     try:
-        result = run(config)
+        hooks = [SaveFoldModels()] if args.save_models else []
+        if config.seeds:
+            summary = run_seeds(config, hooks=hooks)
+            print(render_seeds_markdown(summary, config.model) + f"summary: {config.output_dir}/seeds.md")
+            return 0 if all(s["folds"] for s in summary["seeds"].values()) else 1
+        result = run(config, hooks=hooks)
     except (ValueError, FileNotFoundError, RunLockedError) as err:
         raise SystemExit(f"kerasmer train: {err}") from None
     print(result.fold_table())  # per-dataset rows for megc_composite, one row per direction for HDE
+    print(result.floor_table(config.model))  # the score's floor: trivial baselines on the same test clips
     if result.pooled:
         print(f"pooled UF1 = {result.pooled['uf1']:.4f}   UAR = {result.pooled['uar']:.4f}   "
               f"report: {config.output_dir}/report.md")

@@ -32,6 +32,7 @@ from kerasmer.data.pipeline.augment import DEFAULT_AUGMENT, SHALLOW_AUGMENT, mak
 from kerasmer.data.pipeline.cache import PreprocessCache
 from kerasmer.data.pipeline.inputs import flow_builder, make_flow_builder
 from kerasmer.data.synthetic import EXPRESSION_AUS, make_synthetic
+from kerasmer.data.synthetic.video import make_synthetic_video
 from kerasmer.data.preflight import FrameError, preflight
 from kerasmer.data.readers._mismatch import POLICIES as MISMATCH_POLICIES
 
@@ -52,3 +53,4 @@ __all__ += [
     "preprocess_cache",
 ]
 __all__ += ["FrameError", "MISMATCH_POLICIES", "preflight"]
+__all__ += ["make_synthetic_video"]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasmer.core.atomic import atomic_save_figure, atomic_write_text
+from kerasmer.evaluation.baselines import read_baselines, score_records
 from kerasmer.evaluation.metrics import compute_metrics, mean_std_across_folds
 from kerasmer.evaluation.protocols import check_published_counts, get_protocol
 from kerasmer.evaluation.results import fold_dirname, per_dataset_scores, predictions_frame, read_fold_results
@@ -75,7 +76,8 @@ def load_runs(run_dirs) -> dict:
     order = {name: i for i, name in enumerate(first["folds"])}
     folds.sort(key=lambda f: order.get(f.name, len(order)))
     missing = [f for f in planned if f not in seen and f not in failed]
-    return {"run": first, "folds": folds, "failed": failed, "missing": missing, "runs": [str(d) for d in run_dirs]}
+    return {"run": first, "folds": folds, "failed": failed, "missing": missing, "runs": [str(d) for d in run_dirs],
+            "baselines": read_baselines(run_dirs)}  # each fold's baseline predictions, pooled like the model's
 
 
 def compute_report(merged: dict) -> dict:
@@ -108,6 +110,7 @@ def compute_report(merged: dict) -> dict:
         "dataset_counts": run.get("dataset_counts"),
         "annotation": run.get("annotation"),  # clips changed/dropped by on_mismatch (issue 11)
         "pooled": pooled,
+        "baselines": baseline_summary(merged.get("baselines") or {}, [f.name for f in folds], names),
         "per_dataset": per_dataset_scores(folds, names, protocol),
         "directions": {f.name: f.metrics for f in folds} if by_fold else {},
         "across_folds": {"label": "mean ± std of per-fold scores (not the pooled score)",
@@ -123,6 +126,52 @@ def compute_report(merged: dict) -> dict:
         "failed_folds": merged["failed"],
         "missing_folds": merged["missing"],
     }
+
+
+def baseline_summary(records: dict, fold_names: list, class_names: list) -> dict:
+    """The trivial baselines' scores on the reported folds' test clips (``metrics.json["baselines"]``).
+
+    Args:
+        records: stored per-fold baseline predictions (:func:`kerasmer.evaluation.baselines.read_baselines`).
+        fold_names: the folds the report scores the model on.
+        class_names: class names, index-aligned.
+
+    Returns:
+        ``{"scores": {name: {"uf1", "uar", "n", "folds"}}, "folds_covered", "folds_reported"}``; the scores
+        are pooled over the covered folds only, so they match the model's clips when all are covered.
+
+    Example:
+        >>> baseline_summary(read_baselines("runs/demo"), ["01", "02"], ["a", "b", "c"])["folds_covered"]  # doctest: +SKIP
+        2
+    """
+    scores = score_records(records, class_names, fold_names)
+    return {"scores": {n: {k: s[k] for k in ("uf1", "uar", "n", "folds")} for n, s in scores.items()},
+            "folds_covered": sum(f in records for f in fold_names), "folds_reported": len(fold_names)}
+
+
+def _write_floor(w, report: dict) -> None:
+    """The model's UF1/UAR beside the trivial baselines' on the same test clips, in one small table."""
+    b = report.get("baselines") or {}
+    scores = b.get("scores") or {}
+    if not scores:
+        return
+    w("Against trivial baselines on the same folds and test clips (majority class; logistic regression on the grey "
+      "apex frame, and on |apex − onset|; `kerasmer.evaluation.baselines`):")
+    w()
+    if report.get("directions"):  # HDE: each direction on its own
+        rows = [(report["model"], d, m) for d, m in report["directions"].items()]
+        rows += [(n, d, s["folds"][d]) for n, s in scores.items() for d in report["directions"] if d in s["folds"]]
+    else:
+        rows = [(report["model"], "pooled", report["pooled"])] + [(n, "pooled", s) for n, s in scores.items()]
+    w("| predictor | test clips | UF1 | UAR |")
+    w("|---|---|---:|---:|")
+    for name, part, m in rows:
+        w(f"| {name} | {part} | {_fmt(m['uf1'])} | {_fmt(m['uar'])} |")
+    w()
+    if b["folds_covered"] < b["folds_reported"]:
+        w(f"> The baselines cover {b['folds_covered']} of the {b['folds_reported']} reported folds (a run without "
+          "them was merged), so their clips differ from the model's.")
+        w()
 
 
 def _fmt(v) -> str:
@@ -188,6 +237,7 @@ def _write_scores(w, report: dict) -> None:
         w("## Each direction on its own (holdout-database evaluation: no pooled score)")
         w()
         _write_score_rows(w, "direction (train->test)", report["directions"])
+        _write_floor(w, report)
         for name, m in report["directions"].items():
             _write_class_tables(w, m, names, name)
         w(" ".join(f"![confusion matrix {n}]({_confusion_png(n)})" for n in report["directions"])
@@ -200,6 +250,7 @@ def _write_scores(w, report: dict) -> None:
     w("## Pooled over all folds' predictions" + (" and per dataset" if report.get("per_dataset") else ""))
     w()
     _write_score_rows(w, "test clips", {"all (pooled)": p, **report.get("per_dataset", {})})
+    _write_floor(w, report)
     w(f"Mean ± std across folds (of per-fold scores, not the pooled score): " + ", ".join(
         f"{k} {a[k]['mean']:.4f} ± {a[k]['std']:.4f}" for k in ("accuracy", "uf1", "uar", "war") if k in a))
     w()

@@ -102,6 +102,8 @@ class RunResult:
         run_dir: the run directory (None for in-memory runs).
         protocol: the protocol run.
         per_dataset: ``{dataset: metrics}`` when the protocol reports each dataset (``megc_composite``).
+        baselines: ``{name: {"uf1", "uar", "n", "folds"}}`` of the trivial baselines
+            (:mod:`kerasmer.evaluation.baselines`) on the same folds' test clips; empty when switched off.
     """
 
     class_names: list
@@ -112,6 +114,30 @@ class RunResult:
     run_dir: str | None = None
     protocol: str = "loso"
     per_dataset: dict = dataclasses.field(default_factory=dict)
+    baselines: dict = dataclasses.field(default_factory=dict)
+
+    def floor_table(self, model: str = "model") -> str:
+        """The model's UF1/UAR above the trivial baselines' on the same test clips ('' without baselines).
+
+        Pooled scores; for HDE (no pooled score) each direction's.
+
+        Example:
+            >>> print(result.floor_table("learnet"))  # doctest: +SKIP
+                 predictor    UF1    UAR
+                   learnet  0.990  0.990
+                  majority  0.167  0.333
+        """
+        if not self.baselines or not self.folds:
+            return ""
+        if self.pooled:
+            rows = {model: self.pooled, **self.baselines}
+            return "\n".join([f"{'predictor':>20} {'UF1':>6} {'UAR':>6}"]
+                             + [f"{n:>20} {m['uf1']:>6.3f} {m['uar']:>6.3f}" for n, m in rows.items()])
+        lines = [f"{'predictor':>20} {'direction':>16} {'UF1':>6} {'UAR':>6}"]
+        for f in self.folds:
+            rows = {model: f.metrics, **{n: b["folds"].get(f.name) for n, b in self.baselines.items()}}
+            lines += [f"{n:>20} {f.name:>16} {m['uf1']:>6.3f} {m['uar']:>6.3f}" for n, m in rows.items() if m]
+        return "\n".join(lines)
 
     def predictions_frame(self) -> pd.DataFrame:
         """One row per test clip: fold, subject, clip, true and predicted labels, probabilities."""
@@ -238,3 +264,61 @@ def _read_record(path: Path, parse):
         detail = f"missing field {err}" if isinstance(err, KeyError) else str(err)
         raise ValueError(f"{path}: damaged fold record ({detail}); delete it to run that fold again, or restore "
                          "it from a copy") from None
+
+
+def _mean_std(values) -> dict:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value) of per-seed scores."""
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "seeds": int(len(v))}
+
+
+def summarize_seeds(results: dict) -> dict:
+    """Each seed's headline UF1/UAR and their mean ± std over seeds (``seeds.json``).
+
+    Args:
+        results: ``{seed: RunResult}`` of the same config run once per seed.
+
+    Returns:
+        ``{"seeds": {seed: {"run_dir", "folds", "failed", "scores", "baselines"}}, "mean_std": {headline: {uf1,
+        uar}}, "baselines_mean_std": {name: {uf1, uar}}, "std": what std means}``.  The headline is ``pooled``,
+        or, for HDE (no pooled score), each direction.
+
+    Example:
+        >>> summarize_seeds({0: r0, 1: r1})["mean_std"]["pooled"]["uf1"]["mean"]  # doctest: +SKIP
+    """
+    per_seed = {}
+    for seed, r in results.items():
+        headline = {"pooled": r.pooled} if r.pooled else {f.name: f.metrics for f in r.folds}
+        per_seed[str(seed)] = {
+            "run_dir": r.run_dir, "folds": len(r.folds), "failed": len(r.failed),
+            "scores": {k: {"uf1": m["uf1"], "uar": m["uar"]} for k, m in headline.items()},
+            "baselines": {n: {"uf1": b["uf1"], "uar": b["uar"]} for n, b in r.baselines.items()}}
+
+    def spread(field):
+        keys = list(dict.fromkeys(k for s in per_seed.values() for k in s[field]))
+        return {k: {m: _mean_std([s[field][k][m] for s in per_seed.values() if k in s[field]])
+                    for m in ("uf1", "uar")} for k in keys}
+
+    return {"seeds": per_seed, "mean_std": spread("scores"), "baselines_mean_std": spread("baselines"),
+            "std": "sample standard deviation over seeds (ddof=1)"}
+
+
+def render_seeds_markdown(summary: dict, model: str = "model") -> str:
+    """``seeds.md``: one row per seed and headline, then mean ± std, and the baselines' mean ± std.
+
+    Example:
+        >>> print(render_seeds_markdown(summarize_seeds(results), "learnet"))  # doctest: +SKIP
+    """
+    lines = [f"# {model}: one run per seed", "", "| seed | score | UF1 | UAR | report |", "|---|---|---:|---:|---|"]
+    for seed, s in summary["seeds"].items():
+        lines += [f"| {seed} | {k} | {m['uf1']:.4f} | {m['uar']:.4f} | seed_{seed}/report.md |"
+                  for k, m in s["scores"].items()]
+    lines += [f"| mean ± std | {k} | {m['uf1']['mean']:.4f} ± {m['uf1']['std']:.4f} | "
+              f"{m['uar']['mean']:.4f} ± {m['uar']['std']:.4f} | |" for k, m in summary["mean_std"].items()]
+    if summary["baselines_mean_std"]:
+        lines += ["", "Trivial baselines on the same folds (mean ± std over seeds):", "",
+                  "| baseline | UF1 | UAR |", "|---|---:|---:|"]
+        lines += [f"| {n} | {m['uf1']['mean']:.4f} ± {m['uf1']['std']:.4f} | "
+                  f"{m['uar']['mean']:.4f} ± {m['uar']['std']:.4f} |" for n, m in summary["baselines_mean_std"].items()]
+    lines += ["", f"std: {summary['std']}.", ""]
+    return "\n".join(lines)

@@ -1,13 +1,16 @@
 """SavedModel export in TF Serving's base-path layout.
 
-``saved_models/<name>/<version>/`` with integer versions, a ``serving_default``
-signature with a ``None`` batch dimension, and the class names beside it in
-``<version>/assets.extra/`` (the folder TF Serving reserves for extra files).
+``saved_models/<name>/<version>/`` with integer versions, signatures with a ``None`` batch dimension
+(:mod:`kerasmer.export.signatures`: ``serving_default`` takes raw face-cropped uint8 frames for the
+modalities computed in-graph, ``serving_bytes`` JPEG frames, ``serving_precomputed`` the model input), and
+beside them in ``<version>/assets.extra/`` (the folder TF Serving reserves for extra files) the class
+names, kerasmer's metadata and TF Serving's warm-up requests.  See docs/serving.md.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from kerasmer.core.atomic import atomic_directory, remove_stale_temporaries
+from kerasmer.export.preprocess import INDEX_SAMPLERS, RAW_MODALITIES
+from kerasmer.export.signatures import (BYTES, FLOW_NOTE, PRECOMPUTED, RAW, RAW_APEX, UNKNOWN_NOTE,
+                                        serving_functions, signature_table)
+from kerasmer.export.warmup import write_warmup_requests
+from kerasmer.models import list_models, model_info
 
 CLASS_NAMES_FILE = "class_names.json"
 METADATA_FILE = "kerasmer.json"
@@ -30,7 +38,8 @@ def next_version(base_path: str | os.PathLike) -> int:
 
 def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version: int | None = None, *,
                        class_names=None, normalization=None, metadata: dict | None = None,
-                       overwrite: bool = False) -> Path:
+                       overwrite: bool = False, modality: str | None = None, sampler: str | None = None,
+                       warmup: bool = True) -> Path:
     """Export ``model`` as a SavedModel that TF Serving can load.
 
     Args:
@@ -44,6 +53,12 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         metadata: extra JSON-serialisable facts stored in ``assets.extra/kerasmer.json``
             (the model name and input shape are added automatically).
         overwrite: replace an existing version instead of raising.
+        modality: the model's input modality; default ``metadata["modality"]``, else the registry entry of
+            ``model.name`` (:func:`kerasmer.model_info`).  ``"dynamic_image"``, ``"frame"`` and ``"clip"``
+            get the raw-frame signatures (:mod:`kerasmer.export.signatures`); ``"flow"`` and unknown ones
+            keep the precomputed input as ``serving_default`` and say why in ``kerasmer.json``'s ``"note"``.
+        sampler: the clip sampler; default ``metadata["sampler"]``, else the registry's, else ``"uniform"``.
+        warmup: write ``assets.extra/tf_serving_warmup_requests`` (one request per signature).
 
     Returns:
         The path of the written version directory.
@@ -70,18 +85,33 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
     base.mkdir(parents=True, exist_ok=True)
     # A killed export leaves .tmp-<pid>-* beside the versions; sweep those whose process is dead (not a live one's).
     remove_stale_temporaries(base)
-    root, serve, spec = _serving_module(model, normalization)
+    raw = _raw_options(model, modality, sampler, metadata)
+    root, signatures, spec = _serving_module(model, normalization, raw, class_names)
     with atomic_directory(target) as tmp:
-        # "serve" as ExportArchive named it; TF Serving reads "serving_default".
-        tf.saved_model.save(root, str(tmp), signatures={"serve": serve, "serving_default": serve})
-        meta = {"model": model.name, "input_name": spec.name, "input_shape": list(spec.shape.as_list()[1:]),
-                "num_classes": int(model.outputs[0].shape[-1]), "keras_version": keras.__version__,
-                "tf_version": tf.__version__}
-        if normalization is not None:
-            meta["normalization"] = {"mean": np.asarray(normalization[0]).tolist(),
-                                     "std": np.asarray(normalization[1]).tolist(), "applied_in_graph": True}
+        # "serve" as ExportArchive named it, kept for old clients: the precomputed input, like serving_precomputed.
+        # TensorFlow logs "Assets written to: <this temporary directory>" at INFO: a path renamed away, so hidden.
+        tf_logger, no_info = tf.get_logger(), (lambda record: record.levelno >= logging.WARNING)
+        tf_logger.addFilter(no_info)
+        try:
+            tf.saved_model.save(root, str(tmp), signatures={"serve": signatures[PRECOMPUTED], **signatures})
+        finally:
+            tf_logger.removeFilter(no_info)
+        meta = _metadata(model, spec, normalization, **_raw_metadata(raw, signatures, spec))
+        if warmup:
+            meta["warmup_requests"] = write_warmup_requests(tmp / "assets.extra", signatures, spec, base.name)
         _write_extras(tmp / "assets.extra", {**meta, **(metadata or {})}, class_names)
     return target
+
+
+def _metadata(model: keras.Model, spec, normalization, **extra) -> dict:
+    """``kerasmer.json``'s facts about the model, its input and the in-graph normalization, plus ``extra``."""
+    meta = {"model": model.name, "input_name": spec.name, "input_shape": list(spec.shape.as_list()[1:]),
+            "num_classes": int(model.outputs[0].shape[-1]), "keras_version": keras.__version__,
+            "tf_version": tf.__version__, **extra}
+    if normalization is not None:
+        meta["normalization"] = {"mean": np.asarray(normalization[0]).tolist(),
+                                 "std": np.asarray(normalization[1]).tolist(), "applied_in_graph": True}
+    return meta
 
 
 def _check_export(model: keras.Model, version, class_names) -> list[str] | None:
@@ -118,44 +148,101 @@ def _check_normalization(model: keras.Model, normalization) -> None:
                          "the served inputs would be divided by it")
 
 
-def _serving_module(model: keras.Model, normalization):
-    """A trackable holding each weight once, with a ``serve`` function that normalises in-graph.
+def _raw_options(model: keras.Model, modality, sampler, metadata) -> dict:
+    """The modality and sampler the raw-frame signatures preprocess for: given, in the metadata, or registered.
+
+    Returns:
+        ``{"modality", "sampler", "raw_frames"}`` (``None`` where unknown); ``raw_frames`` is False, with a
+        ``note``, when the model's input cannot be made from frames (say 8 channels), so the export keeps
+        the precomputed input as ``serving_default``.
+
+    Raises:
+        ValueError: ``modality=`` given for an input it cannot make, or an unknown sampler.
+
+    Example:
+        >>> _raw_options(kerasmer.build_model("learnet"), None, None, None)  # doctest: +SKIP
+        {'modality': 'dynamic_image', 'sampler': None, 'raw_frames': True}
+    """
+    meta, given = metadata or {}, modality
+    registered = model.name in list_models()
+    info = model_info(model.name) if registered else None
+    modality = modality or meta.get("modality") or (info.modality if info else None)
+    if modality == "clip":
+        sampler = sampler or meta.get("sampler") or (info.sampler if info and info.modality == "clip" else None)
+        sampler = sampler or "uniform"
+        if sampler not in INDEX_SAMPLERS:
+            raise ValueError(f"export_saved_model: sampler must be one of {INDEX_SAMPLERS}, got {sampler!r}")
+    else:
+        sampler = None
+    problem = _raw_shape_problem(model, modality)
+    if problem and given:
+        raise ValueError(f"export_saved_model: {problem}")
+    if problem:  # a registered modality on an input frames cannot make: serve the precomputed input, say why
+        return {"modality": modality, "sampler": sampler, "raw_frames": False,
+                "note": f"no raw-frame signature: {problem}; serving_default takes the precomputed input"}
+    return {"modality": modality, "sampler": sampler, "raw_frames": modality in RAW_MODALITIES}
+
+
+def _raw_shape_problem(model: keras.Model, modality) -> str | None:
+    """Why frames cannot make the model's input: in-graph modalities need fixed (H, W, C) or (T, H, W, C) inputs
+    with 1 or 3 channels.  None when they can (or the modality is not built in-graph)."""
+    if modality not in RAW_MODALITIES:
+        return None
+    shape = tuple(model.inputs[0].shape[1:])
+    rank = 4 if modality == "clip" else 3
+    if len(shape) != rank or shape[-1] not in (1, 3) or any(d is None for d in shape):
+        dims = "(T, H, W, C)" if rank == 4 else "(H, W, C)"
+        return (f"modality {modality!r} needs a fixed {dims} input with 1 or 3 channels, but {model.name}'s "
+                f"input is {shape}")
+    return None
+
+
+def _raw_metadata(raw: dict, signatures: dict, spec) -> dict:
+    """``kerasmer.json``'s description of the signatures and of how raw frames are turned into the input."""
+    meta = {"modality": raw["modality"], "signatures": signature_table(signatures, spec)}
+    if raw["sampler"]:
+        meta["sampler"] = raw["sampler"]
+    if raw.get("raw_frames", raw["modality"] in RAW_MODALITIES):
+        meta["raw_frames"] = {"signatures": [RAW, RAW_APEX, BYTES], "apex": "T // 2 (middle frame) in "
+                              f"{RAW} and {BYTES}; given per clip in {RAW_APEX}",
+                              "preprocessing": "kerasmer.export.preprocess.frames_to_input"}
+    else:
+        meta["note"] = raw.get("note") or (FLOW_NOTE if raw["modality"] == "flow" else UNKNOWN_NOTE)
+    return meta
+
+
+def _serving_module(model: keras.Model, normalization, raw: dict | None = None, class_names=None):
+    """A trackable holding each weight once, with the serving functions (:mod:`kerasmer.export.signatures`).
 
     ``keras.export.ExportArchive`` saves every weight twice: once as the Keras
     variable listed under ``variables`` (a trackable of its own) and once as the
     ``tf.Variable`` inside it, which it adds under ``_all_variables`` because the
     traced function captures it; a 33M-weight model then writes 66M values. Here
-    the root tracks only the ``tf.Variable`` objects the traced function captures,
+    the root tracks only the ``tf.Variable`` objects the traced functions capture,
     so each is written once (a variable listed twice is one object, saved once).
 
     Args:
         model: a built single-input Keras model.
         normalization: ``None`` or a checked ``(mean, std)`` pair.
+        raw: ``{"modality", "sampler"}`` from :func:`_raw_options` (``None``: precomputed input only).
+        class_names: the names the ``classes`` output returns, or ``None``.
 
     Returns:
-        ``(root, serve, spec)``: the object to save, its ``tf.function`` (traced once
-        for a ``None`` batch) and the input's ``tf.TensorSpec``.
+        ``(root, signatures, spec)``: the object to save (with ``preprocess``, the in-graph input
+        builder, when there are raw-frame signatures), name -> ``tf.function``, and the model input's spec.
 
     Example:
-        >>> root, serve, spec = _serving_module(model, None)  # doctest: +SKIP
-        >>> tf.saved_model.save(root, "out", signatures={"serving_default": serve})  # doctest: +SKIP
+        >>> root, sigs, spec = _serving_module(model, None)  # doctest: +SKIP
+        >>> tf.saved_model.save(root, "out", signatures=sigs)  # doctest: +SKIP
     """
+    raw = raw or {"modality": None, "sampler": None}
+    served = raw["modality"] if raw.get("raw_frames", True) else None  # None: the precomputed input only
     inp = model.inputs[0]
     input_name = inp.name.split(":")[0] if getattr(inp, "name", None) else "inputs"
     spec = tf.TensorSpec((None,) + tuple(inp.shape[1:]), tf.float32, name=input_name)
-    if normalization is not None:
-        mean = tf.constant(np.asarray(normalization[0], dtype="float32"))
-        std = tf.constant(np.asarray(normalization[1], dtype="float32"))
-    else:
-        mean = std = None
-
-    @tf.function(input_signature=[spec], autograph=False)
-    def serve(x):
-        if mean is not None:
-            x = (x - mean) / std
-        return {"probabilities": tf.cast(model(x, training=False), tf.float32)}
-
-    captured = serve.get_concrete_function()
+    signatures, preprocess = serving_functions(model, spec, modality=served, sampler=raw["sampler"],
+                                               normalization=normalization, class_names=class_names)
+    captured = signatures[PRECOMPUTED].get_concrete_function()
     # AutoTrackable (what ExportArchive's root is) keeps the reloaded object's ``variables``,
     # ``trainable_variables`` and ``non_trainable_variables``; the lists share the same objects.
     root = tf.__internal__.tracking.AutoTrackable()
@@ -163,8 +250,10 @@ def _serving_module(model: keras.Model, normalization):
     root.variables = list(captured.variables)
     root.trainable_variables = list(captured.trainable_variables)
     root.non_trainable_variables = [v for v in captured.variables if id(v) not in trainable_ids]
-    root.serve = serve
-    return root, serve, spec
+    root.serve = signatures[PRECOMPUTED]
+    if preprocess is not None:  # the in-graph input builder, callable after loading (the skew tests use it)
+        root.preprocess = preprocess
+    return root, signatures, spec
 
 
 def _write_extras(extra: Path, meta: dict, class_names) -> None:

@@ -5,6 +5,7 @@ from kerasmer.layers.attention import AttentionActivation, BilinearResize
 from kerasmer.layers.attention3d import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
 from kerasmer.core.precision import conv3d, needs_float32_conv3d
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
+from kerasmer.layers.padding import UnfusedZeroPadding3D
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)
 
@@ -13,3 +14,4 @@ __all__ += ["ChannelPool", "ReduceSum", "channel_attention_3d", "spatiotemporal_
 __all__ += ["ChannelMean", "MicroAttentionGate", "BlocksToTokens", "GridSplit", "MultiHeadSelfAttention",
             "PositionalEmbedding", "TokenSelect"]
 __all__ += ["AttentionActivation", "BilinearResize"]
+__all__ += ["UnfusedZeroPadding3D"]

@@ -8,7 +8,7 @@ writing one file that uses ``@register_model``.
 import importlib
 import pkgutil
 
-from kerasmer.models.registry import ModelInfo, build_model, list_models, model_info, register_model
+from kerasmer.models.registry import ModelInfo, build_model, cam_layer, list_models, model_info, register_model
 
 _NOT_FAMILIES = {"registry", "common"}
 
@@ -19,5 +19,5 @@ for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 from kerasmer.models.residual_attention import attention_outputs  # noqa: E402  (soft masks per stage)
 from kerasmer.models.transfer import freeze_layers, load_weights_by_name  # noqa: E402
 
-__all__ = ["ModelInfo", "attention_outputs", "build_model", "freeze_layers", "list_models",
+__all__ = ["ModelInfo", "attention_outputs", "build_model", "cam_layer", "freeze_layers", "list_models",
            "load_weights_by_name", "model_info", "register_model"]

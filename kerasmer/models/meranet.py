@@ -22,7 +22,7 @@ from kerasmer.layers.attention3d import (
     channel_attention_3d,
     spatiotemporal_attention_3d,
 )
-from kerasmer.models.common import classifier
+from kerasmer.models.common import classifier, symmetric_pad3d
 from kerasmer.models.registry import register_model
 
 PAPER = (
@@ -57,7 +57,7 @@ def _conv_bn(x, filters, kernel, *, policy, strides=1, name):
     strides = (strides,) * 3 if isinstance(strides, int) else tuple(strides)
     padding = "same"
     if any(s != 1 for s in strides):
-        x = keras.layers.ZeroPadding3D(tuple(k // 2 for k in kernel), name=f"{name}_pad")(x)
+        x = symmetric_pad3d(x, kernel, policy=policy, name=f"{name}_pad")
         padding = "valid"
     x = conv3d(x, filters, kernel, policy=policy, strides=strides, padding=padding, use_bias=False,
                kernel_initializer=INIT_KW["kernel_initializer"], name=f"{name}_conv")
@@ -148,7 +148,7 @@ def resnet3d(*, depth, num_classes, input_shape, attention=None, dropout=0.0, na
 
     policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="clip")
-    x = keras.layers.ZeroPadding3D(tuple(k // 2 for k in STEM_KERNEL), name="stem_pad")(inputs)
+    x = symmetric_pad3d(inputs, STEM_KERNEL, policy=policy, name="stem_pad")
     x = conv3d(x, STAGE_FILTERS[0], STEM_KERNEL, policy=policy, strides=STEM_STRIDES, padding="valid", use_bias=False,
                kernel_initializer=INIT_KW["kernel_initializer"], name="stem_conv")
     x = keras.layers.BatchNormalization(axis=-1, name="stem_bn", **BN_KW)(x)
@@ -251,3 +251,37 @@ def meranet18(*, num_classes, input_shape, channel_attention="conv", reduction=1
                      st_kernel_size=_check_kernel_size(st_kernel_size))
     return resnet3d(depth=18, num_classes=num_classes, input_shape=input_shape, attention=attention,
                     dropout=dropout, name="meranet18")
+
+
+def meranet_attention_outputs(model: keras.Model) -> keras.Model:
+    """A model with ``model``'s input whose outputs are its probabilities and every block's two attention maps.
+
+    MERANet's residual attention blocks (§3, eq. 10-11) rescale channels by a sigmoid map
+    (``<block>_ca_sigmoid``, ``(batch, 1, 1, 1, C)``) and then every (t, h, w) location by another
+    (``<block>_st_conv``, ``(batch, T, H, W, 1)``).  Works on a trained and reloaded model; the new model
+    shares its weights.
+
+    Args:
+        model: a MERANet (``meranet18``, or any model built from :func:`basic_block_3d` with attention).
+
+    Returns:
+        A ``keras.Model`` whose output is a dict: ``"probabilities"``, then ``"<block>_ca"`` and
+        ``"<block>_st"`` for each block in build order (e.g. ``"stage1_block1_ca"``).
+
+    Raises:
+        ValueError: ``model`` has no MERANet attention layer.
+
+    Example:
+        >>> maps = meranet_attention_outputs(model)(clips)  # doctest: +SKIP
+        >>> maps["stage1_block1_st"].shape                  # doctest: +SKIP
+        TensorShape([1, 16, 56, 56, 1])
+    """
+    outputs = {"probabilities": model.outputs[0]}
+    for layer in model.layers:
+        for suffix in ("_ca_sigmoid", "_st_conv"):
+            if layer.name.endswith(suffix):
+                outputs[layer.name[: -len(suffix)] + suffix[:3]] = layer.output
+    if len(outputs) == 1:
+        raise ValueError(f"meranet_attention_outputs: model {model.name!r} has no channel or spatio-temporal "
+                         "attention layer (*_ca_sigmoid, *_st_conv); is it a MERANet?")
+    return keras.Model(model.inputs[0], outputs, name=f"{model.name}_attention")

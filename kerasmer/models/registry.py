@@ -27,6 +27,8 @@ import inspect
 import numbers
 from typing import Any, Callable, Mapping
 
+import keras
+
 from kerasmer.core.precision import precision_scope
 from kerasmer.data.pipeline.model_spec import set_model_spec_lookup
 
@@ -66,6 +68,9 @@ class ModelInfo:
             (``kerasmer.data.DEFAULT_AUGMENT``), or a dict of settings.
         recipe: name of the paper's training recipe
             (``kerasmer.training.recipes.RECIPES``), the default of ``kerasmer train``.
+        cam_layer: the layer Grad-CAM reads by default (``kerasmer explain``,
+            :func:`cam_layer`); ``None``: the last layer with a 4-D or 5-D output
+            before the head (the feature map global pooling or flattening reads).
     """
 
     name: str
@@ -83,6 +88,7 @@ class ModelInfo:
     sampler: str | None = None
     augment: Mapping[str, Any] | None = None
     recipe: str | None = None
+    cam_layer: str | None = None
 
     def input_options(self, input_shape: tuple | None = None) -> dict:
         """The keyword options the data pipeline needs to feed this model (``kerasmer.data.make_dataset``).
@@ -132,6 +138,7 @@ def register_model(
     sampler: str | None = None,
     augment: Mapping[str, Any] | None = None,
     recipe: str | None = None,
+    cam_layer: str | None = None,
 ) -> Callable:
     """Decorator that registers a model builder under ``name``.
 
@@ -139,7 +146,7 @@ def register_model(
     arguments; every other keyword argument it declares becomes an override
     that :func:`build_model` accepts.  ``sampler`` (clip models; default
     ``"uniform"``), ``augment`` and ``recipe`` are the paper's data and training
-    settings (see :class:`ModelInfo`).
+    settings (see :class:`ModelInfo`); ``cam_layer`` names Grad-CAM's default layer.
 
     Example:
         >>> @register_model("tiny", input_shape=(32, 32, 3), modality="frame",
@@ -179,6 +186,7 @@ def register_model(
             sampler=sampler,
             augment=dict(augment) if augment is not None else None,
             recipe=recipe,
+            cam_layer=cam_layer,
         )
         return fn
 
@@ -209,6 +217,43 @@ def _lookup(name: str) -> ModelInfo:
 def model_info(name: str) -> ModelInfo:
     """The :class:`ModelInfo` of a registered model (raises ValueError if unknown)."""
     return _lookup(name)
+
+
+def cam_layer(model, name: str | None = None) -> str:
+    """The name of the layer Grad-CAM reads in ``model`` by default.
+
+    The model spec's ``cam_layer`` when the registered model names one and ``model`` has that layer; otherwise
+    the generic default: the last layer, in build order, whose output is a 4-D ``(batch, H, W, C)`` or 5-D
+    ``(batch, T, H, W, C)`` feature map, i.e. the one the head's global pooling or flattening reads
+    (Selvaraju et al., Grad-CAM, ICCV 2017, §3: "the last convolutional layers").
+
+    Args:
+        model: a built ``keras.Model`` (a trained and reloaded one works).
+        name: its registry name; default ``model.name`` (the builders name their models after themselves).
+            An unregistered name is allowed: the generic default applies.
+
+    Returns:
+        The layer name, to pass to :func:`kerasmer.viz.grad_cam`.
+
+    Raises:
+        ValueError: ``model`` has no layer with a 4-D or 5-D output.
+
+    Example:
+        >>> cam_layer(kerasmer.build_model("learnet", input_shape=(32, 32, 3), num_classes=3))  # doctest: +SKIP
+        'conv5'
+    """
+    info = _REGISTRY.get(name or model.name)
+    names = {layer.name for layer in model.layers}
+    if info is not None and info.cam_layer and info.cam_layer in names:
+        return info.cam_layer
+    for layer in reversed(model.layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        shape = getattr(layer.output, "shape", None)  # a layer with several outputs has a list: skipped
+        if shape is not None and len(shape) in (4, 5):
+            return layer.name
+    raise ValueError(f"cam_layer: model {model.name!r} has no layer with a 4-D or 5-D (feature map) output "
+                     "for Grad-CAM to read")
 
 
 def build_model(name: str, *, num_classes: int | None = None, input_shape: tuple | None = None,

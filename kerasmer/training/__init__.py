@@ -7,8 +7,9 @@ Example:
 
 from kerasmer.training.config import RunConfig, load_config
 from kerasmer.training.recipes import Recipe, get_recipe, list_recipes
-from kerasmer.training.runner import run
-from kerasmer.training.trainer import FoldFailed, FoldState, FoldTrainer, KeepModel, TrainerHook, TrainSpec
+from kerasmer.training.runner import run, run_seeds
+from kerasmer.training.trainer import (FoldFailed, FoldState, FoldTrainer, KeepModel, SaveFoldModels, TrainerHook,
+                                     TrainSpec)
 
-__all__ = ["FoldFailed", "FoldState", "FoldTrainer", "KeepModel", "Recipe", "RunConfig", "TrainSpec", "TrainerHook",
-           "get_recipe", "list_recipes", "load_config", "run"]
+__all__ = ["FoldFailed", "FoldState", "FoldTrainer", "KeepModel", "Recipe", "RunConfig", "SaveFoldModels", "TrainSpec",
+           "TrainerHook", "get_recipe", "list_recipes", "load_config", "run", "run_seeds"]

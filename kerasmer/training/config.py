@@ -30,7 +30,8 @@ from pathlib import Path
 
 from kerasmer.core.atomic import atomic_write_text
 from kerasmer.core.precision import validate_precision
-from kerasmer.data import MISMATCH_POLICIES, make_synthetic
+from kerasmer.data import MISMATCH_POLICIES
+from kerasmer.data.synthetic import resolve_settings
 from kerasmer.evaluation.protocols import get_protocol
 from kerasmer.models import model_info
 from kerasmer.models.registry import check_input_shape
@@ -77,8 +78,16 @@ class RunConfig:
         freeze: shell-style patterns of layer names to freeze.
         deterministic: enable TensorFlow op determinism (needed for bit-equal resumes).
         resume: skip finished folds and resume the interrupted one from its checkpoint.
-        synthetic: options for ``make_synthetic`` (``subjects``, ``clips_per_class``).
+        synthetic: options for ``make_synthetic``: ``preset`` (``"demo"``, ``"casme2-like"``), ``seed``
+            and any setting (``subjects``, ``clips_per_class``, ``amplitude``, ...; ``docs/data.md``).
         verbose: Keras epoch progress (0, 1 or 2).
+        baselines: score the trivial baselines (majority class, logistic regression on the apex frame and
+            on |apex - onset|, :mod:`kerasmer.evaluation.baselines`) on the folds the run uses, and show them
+            beside the model's score in ``metrics.json``/``report.md``; a few seconds per run, but switch it
+            off for huge datasets.
+        seeds: run the whole protocol once per seed (``OUT/seed_<n>/``, each its own run with ``seed=n``)
+            and summarise the pooled scores in ``OUT/seeds.json``/``seeds.md``
+            (:func:`kerasmer.training.runner.run_seeds`); None: one run with ``seed``.
     """
 
     model: str = "learnet"
@@ -105,6 +114,8 @@ class RunConfig:
     resume: bool = True
     synthetic: dict = dataclasses.field(default_factory=lambda: {"subjects": 8, "clips_per_class": 4})
     verbose: int = 0
+    baselines: bool = True
+    seeds: list | None = None
 
     def __post_init__(self):
         self.validate()
@@ -126,7 +137,8 @@ class RunConfig:
             raise ValueError(f"config: unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if not isinstance(self.data, dict) or not self.data:
             raise ValueError(f"config: data must be a non-empty {{dataset: root}} mapping, got {self.data!r}")
-        protocol.check_datasets(list(self.data))
+        # "synthetic" stands for the synthetic layouts the protocol needs (CASME II; + SAMM, SMIC for MEGC)
+        protocol.check_datasets([n for n in self.data if n != "synthetic"] + synthetic_layouts(protocol, self.data))
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"config: val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not 0 < self.test_fraction < 1:
@@ -143,6 +155,7 @@ class RunConfig:
             self.folds = [f.strip() for f in self.folds.split(",") if f.strip()]
         if self.folds is not None:
             self.folds = [str(f) for f in self.folds]
+        self.seeds = parse_seeds(self.seeds)
         check_field_values(self, info)
 
     @property
@@ -177,9 +190,43 @@ _FIELD_TYPES = {
     "on_mismatch": (str,),
     "val_fraction": _NUMBER, "n_splits": (_INT,), "test_fraction": _NUMBER, "folds": (list, tuple, str, None),
     "strategy": (str,), "init_from": (*_PATH, None), "freeze": (list, tuple, str), "deterministic": (bool,),
-    "resume": (bool,), "synthetic": (dict, None), "verbose": (_INT,),
+    "resume": (bool,), "synthetic": (dict, None), "verbose": (_INT,), "baselines": (bool,),
+    "seeds": (list, tuple, str, None),
 }
 _POSITIVE_SYNTHETIC = ("subjects", "clips_per_class")
+
+
+def parse_seeds(seeds) -> list | None:
+    """``seeds`` as a list of distinct integers in [0, 2**31), from a list or a ``"0,1,2"`` string.
+
+    Args:
+        seeds: None, a list/tuple of integers, or comma-separated integers.
+
+    Returns:
+        The list, or None.
+
+    Raises:
+        ValueError: an empty list, a repeated seed, or one that is not such an integer (named).
+
+    Example:
+        >>> parse_seeds("0, 1,2")
+        [0, 1, 2]
+    """
+    if seeds is None:
+        return None
+    items = [s.strip() for s in seeds.split(",") if s.strip()] if isinstance(seeds, str) else list(seeds)
+    out = []
+    for s in items:
+        try:
+            ok = not isinstance(s, (bool, float)) and int(s) == int(str(s).strip()) and 0 <= int(s) < 2 ** 31
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"config seeds: expected integers in [0, 2**31), got {s!r} in {seeds!r}")
+        out.append(int(s))
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"config seeds: expected one or more distinct seeds, got {seeds!r}")
+    return out
 
 
 def check_field_types(config: RunConfig) -> None:
@@ -230,8 +277,8 @@ def check_field_values(config: RunConfig, info) -> None:
 
 
 def _check_synthetic(options: dict) -> None:
-    """``synthetic:`` keys must be ``make_synthetic`` keyword arguments; subjects and clips positive integers."""
-    accepted = [p for p in inspect.signature(make_synthetic).parameters if p != "root"]
+    """``synthetic:`` keys must be ``make_synthetic`` options; subjects and clips positive integers; values in range."""
+    accepted = ["preset", "seed", "workers", *resolve_settings()]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"config synthetic: unknown option(s) {unknown}; make_synthetic accepts {accepted}")
@@ -239,6 +286,42 @@ def _check_synthetic(options: dict) -> None:
         value = options.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"config synthetic: {key} must be a positive integer, got {value!r}")
+    settings = {k: v for k, v in options.items() if k not in ("preset", "seed", "workers")}
+    try:  # every preset name and value range, before any frame is drawn
+        resolve_settings(options.get("preset", "demo"), **settings)
+    except ValueError as err:
+        raise ValueError(f"config synthetic: {str(err).removeprefix('make_synthetic: ')}") from None
+
+
+SYNTHETIC_LAYOUTS = ("casme2", "samm", "smic")
+
+
+def synthetic_layouts(protocol, data: dict) -> list:
+    """The synthetic layouts ``data``'s ``"synthetic"`` entry stands for under ``protocol``.
+
+    A protocol that names its datasets (``megc_composite``) gets those not given as real data; one
+    that needs a number of datasets (``hde``: two) gets that many (CASME II, then SAMM, then SMIC);
+    any other gets the CASME II layout.
+
+    Args:
+        protocol: a :class:`~kerasmer.evaluation.protocols.Protocol`.
+        data: the config's ``{dataset: root}``.
+
+    Returns:
+        Layout names (empty when ``data`` has no ``"synthetic"``).
+
+    Example:
+        >>> synthetic_layouts(get_protocol("hde"), {"synthetic": None})
+        ['casme2', 'samm']
+    """
+    if "synthetic" not in data:
+        return []
+    real = [n for n in data if n != "synthetic"]
+    if protocol.datasets:
+        return [n for n in protocol.datasets if n not in real] or ["casme2"]
+    if protocol.n_datasets:
+        return [n for n in SYNTHETIC_LAYOUTS if n not in real][:max(1, protocol.n_datasets - len(real))]
+    return ["casme2"]
 
 
 def check_output_dir(path) -> None:

@@ -30,7 +30,6 @@ import json
 import os
 from pathlib import Path
 
-import keras
 import pandas as pd
 import tensorflow as tf
 # The only home of is/disable_op_determinism (tf.config.experimental has only enable).
@@ -41,19 +40,27 @@ from kerasmer.core.atomic import atomic_write_text
 from kerasmer.core.lock import RunLock
 from kerasmer.core.precision import precision_environment, precision_scope
 from kerasmer.data.readers.labels import CLASS_ORDER, composite, map_labels
+from kerasmer.data.synthetic import make_synthetic_sets
+from kerasmer.evaluation.baselines import (
+    BASELINES_FILE, read_baselines, records_of, run_baselines, score_records, write_baselines,
+)
 from kerasmer.evaluation.protocols import (
     add_group_column, check_fold_classes, check_published_counts, dataset_counts, get_protocol, make_folds,
 )
 from kerasmer.evaluation.report import write_report
-from kerasmer.evaluation.results import FoldResult, RunResult, fold_dirname, summarize
-from kerasmer.training.config import RunConfig, load_config, save_config
+from kerasmer.evaluation.results import (
+    FoldResult, RunResult, fold_dirname, render_seeds_markdown, summarize, summarize_seeds,
+)
+from kerasmer.training.callbacks import FoldProgress, quiet_tf_logs
+from kerasmer.training.config import RunConfig, load_config, save_config, synthetic_layouts
 from kerasmer.training.distribute import get_strategy, run_directory
 from kerasmer.training.recipes import get_recipe
 from kerasmer.training.resume import FoldCheckpoint
 from kerasmer.training.trainer import FoldFailed, FoldTrainer, TrainSpec
 
 # Settings that may differ between the first start and a restart of the same run.
-_RESTART_FREE = ("folds", "verbose", "resume", "output_dir", "strategy")
+BASELINE_SIZE = (32, 32)  # the issue's measurements (grey 32x32); the floor does not follow the model's input size
+_RESTART_FREE = ("folds", "verbose", "resume", "output_dir", "strategy", "baselines", "seeds")
 
 
 def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str, dict]:
@@ -69,9 +76,14 @@ def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str
     roots = {}
     for name, root in config.data.items():
         if name == "synthetic":
+            # one synthetic set per layout the protocol needs (CASME II; SAMM and SMIC-HS for the MEGC
+            # composite and HDE), each in its dataset's vocabulary when a label scheme maps it
             opts = dict(config.synthetic or {})
-            roots["casme2"] = kdata.make_synthetic(Path(root) if root else run_dir / "synthetic_data",
-                                             seed=opts.pop("seed", config.seed), **opts)
+            layouts = synthetic_layouts(get_protocol(config.protocol), config.data)
+            mapped = bool(config.scheme) or len(layouts) + len(config.data) > 2  # several datasets: megc3
+            roots.update(make_synthetic_sets(Path(root) if root else run_dir / "synthetic_data", layouts,
+                                             opts.pop("preset", "demo"), seed=opts.pop("seed", config.seed),
+                                             own_vocabulary=mapped, **opts))
         else:
             if root is None or not Path(root).exists():
                 raise FileNotFoundError(f"config data: the root of dataset {name!r} ({root!r}) does not exist")
@@ -188,6 +200,29 @@ def _run_fold(trainer: FoldTrainer, config: RunConfig, df, i: int, fold, run_dir
     return res
 
 
+def _compute_baselines(config: RunConfig, run_dir: Path, df, selected, label_column: str, class_names,
+                       log) -> None:
+    """The trivial baselines on the folds this invocation runs, into ``baselines.json`` (issue 12).
+
+    Computed before any model trains, so even an interrupted run's report shows its floor; a few seconds
+    per run (two frames per clip, one logistic regression per fold), so they are on by default.
+    """
+    if not config.baselines:
+        (run_dir / BASELINES_FILE).unlink(missing_ok=True)  # a stale floor must not be reported as this run's
+        return
+    scores = run_baselines(df, [f for _, f in selected], label_column=label_column, class_names=class_names,
+                           size=BASELINE_SIZE, face=config.data_options.get("face"))
+    records = read_baselines(run_dir) if config.resume else {}  # folds run by earlier invocations stay
+    write_baselines(run_dir, {**records, **records_of(scores)}, size=BASELINE_SIZE)
+    log("baselines: " + ", ".join(f"{n} UF1 {s['uf1']:.3f}" for n, s in scores.items()))
+
+
+def _baseline_scores(run_dir: Path, results, class_names) -> dict:
+    """Pooled UF1/UAR of each baseline over the test clips of ``results``' folds (empty without baselines)."""
+    scores = score_records(read_baselines(run_dir), class_names, [f.name for f in results])
+    return {n: {"uf1": s["uf1"], "uar": s["uar"], "n": s["n"], "folds": s["folds"]} for n, s in scores.items()}
+
+
 def _as_config(config) -> RunConfig:
     if isinstance(config, (str, os.PathLike)):
         return load_config(config)
@@ -207,7 +242,8 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
         callbacks: extra Keras callbacks for every ``fit`` (they see training and validation data only).
         hooks: :class:`~kerasmer.training.trainer.TrainerHook` objects for every fold
             (e.g. :class:`~kerasmer.training.trainer.KeepModel` to keep the last model).
-        progress: show the fold-level progress bar (with ETA).
+        progress: show fold-level progress with an ETA (a Keras bar on a terminal, one plain line per fold
+            elsewhere: a log file, a pipe, a notebook).
         log: ``fn(str)`` for messages (default: print).
 
     Returns:
@@ -225,12 +261,15 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
         >>> result.pooled["uf1"], [f.evaluated_epoch for f in result.folds]  # doctest: +SKIP
     """
     config, log = _as_config(config), log or print
+    if config.seeds:
+        raise ValueError(f"config seeds {config.seeds}: run one seed with run(); run_seeds(config) runs them all")
     recipe = get_recipe(config.recipe, config.protocol, **config.recipe_overrides)  # the protocol's variant
     run_dir = run_directory(config.strategy, config.output_dir)  # a non-chief worker: its own folder
     run_dir.mkdir(parents=True, exist_ok=True)
     # One process per run directory: a second one would interleave checkpoints (issue 11); a killed one's lock is
     # released by the kernel, so its restart resumes.
-    with RunLock(run_dir, log=log), run_environment(config) as policy:
+    # TensorFlow's INFO logs and its expected per-fold retracing warning are hidden for the run only (quiet_tf_logs).
+    with RunLock(run_dir, log=log), run_environment(config) as policy, quiet_tf_logs():
         if config.resume:
             _check_restart(config, run_dir)
         strategy = get_strategy(config.strategy)
@@ -245,13 +284,13 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
         _write_run_files(config, run_dir, recipe=recipe, policy=policy, strategy=strategy, df=df,
                          class_names=class_names, label_column=label_column, summary=summary, folds=folds,
                          selected=selected, annotation=annotation)
+        _compute_baselines(config, run_dir, df, selected, label_column, class_names, log)
         spec = TrainSpec(model=config.model, class_names=class_names, recipe=recipe, label_column=label_column,
                          input_shape=config.input_shape, model_overrides=config.model_overrides,
                          data_options=config.data_options, init_from=config.init_from, freeze=tuple(config.freeze),
                          verbose=config.verbose)
         trainer = FoldTrainer(spec, hooks=hooks, callbacks=callbacks or (), strategy=strategy, log=log)
-        bar = (keras.utils.Progbar(len(selected), unit_name="fold", stateful_metrics=["pooled_uf1"])
-               if progress else None)
+        bar = FoldProgress(len(selected)) if progress else None  # Keras' bar on a terminal, plain lines elsewhere
         results, failed = [], {}
         for n, (i, fold) in enumerate(selected):
             outcome = _run_fold(trainer, config, df, i, fold, run_dir, log)
@@ -260,7 +299,61 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
             else:
                 results.append(outcome)
             if bar is not None:
-                pooled_uf1 = summarize(results, class_names).pooled.get("uf1", float("nan")) if results else 0.0
-                bar.update(n + 1, values=[("pooled_uf1", pooled_uf1)], finalize=n + 1 == len(selected))
+                bar.update(n + 1, fold.name, _pooled_so_far(config, results, class_names))
         write_report(run_dir)
-    return summarize(results, class_names, failed, run_dir=str(run_dir), protocol=config.protocol)
+    return summarize(results, class_names, failed, run_dir=str(run_dir), protocol=config.protocol,
+                     baselines=_baseline_scores(run_dir, results, class_names))
+
+
+def _pooled_so_far(config: RunConfig, results, class_names) -> float | None:
+    """The pooled UF1 of the folds done, for the progress line; None where the protocol never pools (HDE)."""
+    if get_protocol(config.protocol).report_by == "fold":
+        return None
+    return summarize(results, class_names).pooled.get("uf1", float("nan")) if results else float("nan")
+
+
+def seed_config(config: RunConfig, seed: int) -> RunConfig:
+    """The config of one seed of ``config.seeds``: ``seed=seed`` into ``OUT/seed_<seed>/``, a run of its own.
+
+    Example:
+        >>> seed_config(RunConfig(seeds=[0, 1], output_dir="runs/a"), 1).output_dir  # doctest: +SKIP
+        'runs/a/seed_1'
+    """
+    d = config.to_dict()
+    d.update(seed=int(seed), seeds=None, output_dir=str(Path(config.output_dir) / f"seed_{int(seed)}"))
+    return RunConfig.from_dict(d, source=f"config (seed {seed})")
+
+
+def run_seeds(config, *, log=None, **kwargs) -> dict:
+    """Run the whole protocol once per seed of ``config.seeds`` and summarise the seeds (issue 12).
+
+    Each seed is an ordinary :func:`run` into ``OUT/seed_<n>/`` with ``seed=n`` (its own config, report and
+    baselines; rerunning the command resumes each seed where it stopped).  With a synthetic dataset and no
+    ``synthetic.seed``, each seed also draws its own synthetic set, as ``--seed n`` alone would.
+
+    Args:
+        config: a :class:`RunConfig` (or dict / file path) whose ``seeds`` is set.
+        log: ``fn(str)`` for messages (default: print).
+        **kwargs: passed on to :func:`run` (``callbacks``, ``hooks``, ``progress``).
+
+    Returns:
+        :func:`~kerasmer.evaluation.results.summarize_seeds`' summary, also written to ``OUT/seeds.json``
+        and ``OUT/seeds.md``.
+
+    Example:
+        >>> summary = run_seeds(RunConfig(seeds=[0, 1, 2], output_dir="runs/s"))  # doctest: +SKIP
+        >>> summary["mean_std"]["pooled"]["uf1"]  # doctest: +SKIP
+    """
+    config, log = _as_config(config), log or print
+    if not config.seeds:
+        raise ValueError("run_seeds: config seeds is empty; set e.g. seeds=[0, 1, 2] (kerasmer train --seeds 0,1,2)")
+    results = {}
+    for seed in config.seeds:
+        one = seed_config(config, seed)
+        log(f"seed {seed}: {one.output_dir}")
+        results[seed] = run(one, log=log, **kwargs)
+    summary = summarize_seeds(results)
+    out = Path(config.output_dir)
+    atomic_write_text(out / "seeds.json", json.dumps(summary, indent=2, default=float))
+    atomic_write_text(out / "seeds.md", render_seeds_markdown(summary, config.model))
+    return summary

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from pathlib import Path
 
@@ -216,6 +217,28 @@ class KeepModel(TrainerHook):
 
     def on_fold_end(self, trainer, state, result):
         self.model, self.result = state.model, result
+
+
+class SaveFoldModels(TrainerHook):
+    """Saves each fold's selected model as ``<fold_dir>/model.keras``, where ``kerasmer explain`` and
+    ``kerasmer predict`` find it (``kerasmer train --save-models``).
+
+    A run keeps no model by default: LOSO on CASME II has 26 folds, and a fold model can be hundreds of MB.
+    The file is written beside its target and renamed into place, so a reader never sees half a model.
+
+    Example:
+        >>> run(config, hooks=[SaveFoldModels()])  # doctest: +SKIP
+    """
+
+    FILE = "model.keras"
+
+    def on_fold_end(self, trainer, state, result):
+        if state.fold_dir is None:
+            return
+        target = Path(state.fold_dir) / self.FILE
+        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")  # .keras: Keras checks the suffix
+        state.model.save(tmp)
+        os.replace(tmp, target)
 
 
 class FoldTrainer:
@@ -478,6 +501,7 @@ class FoldTrainer:
         """The only use of the test subjects: one prediction with the selected weights."""
         spec, parts = self.spec, state.parts
         test_ds = self.make_dataset(state, "test", training=False, seed=state.seed)
+        trace_predict_once(state.model, test_ds)  # a last partial batch would trace predict a second time
         with decode_errors_raised():
             probs = np.asarray(state.model.predict(test_ds, verbose=0), dtype="float32")
         class_names = list(spec.class_names)
@@ -497,6 +521,30 @@ class FoldTrainer:
             resumed_from_epoch=int(state.start_epoch),
             clip_datasets=(test["dataset"].astype(str).tolist() if "dataset" in test.columns else []),
         )
+
+
+def trace_predict_once(model: keras.Model, dataset) -> None:
+    """Trace Keras' predict function for ``dataset``'s batch-free element spec before ``predict`` runs.
+
+    ``Model.predict`` calls its ``tf.function`` with each batch's concrete
+    tensors, so a last partial batch (7 test clips in batches of 4) traces it a
+    second time.  Traced first for a ``None`` batch dimension, every batch
+    reuses that trace: ``tf.function`` dispatches a call to an existing trace
+    whose input types accept it.
+
+    Args:
+        model: a compiled Keras model (TensorFlow backend).
+        dataset: the ``tf.data.Dataset`` about to be passed to ``model.predict``.
+
+    Example:
+        >>> trace_predict_once(model, test_ds); probs = model.predict(test_ds)  # doctest: +SKIP
+    """
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return  # per-replica inputs have another structure: Keras traces them as usual
+    model.make_predict_function()
+    # Keras passes a list with one step's (x, y) element (steps_per_execution=1).
+    if model.steps_per_execution == 1 and hasattr(model.predict_function, "get_concrete_function"):
+        model.predict_function.get_concrete_function([dataset.element_spec])
 
 
 def _clip_keys(part) -> list:

@@ -15,6 +15,8 @@ import numpy as np
 # state, no display needed, and they save to PNG on any backend.
 from matplotlib.figure import Figure
 
+from kerasmer.viz._figure import finish
+
 
 def plot_confusion_matrix(cm, class_names, *, path=None, normalize: bool = True, title: str = "Confusion matrix"):
     """Draw a confusion matrix (rows true, columns predicted) with counts and row shares.
@@ -28,6 +30,14 @@ def plot_confusion_matrix(cm, class_names, *, path=None, normalize: bool = True,
 
     Returns:
         The matplotlib Figure.
+
+    Raises:
+        ValueError: ``cm`` is not square with one row per class name.
+
+    Example:
+        >>> fig = plot_confusion_matrix([[5, 1], [2, 4]], ["neg", "pos"])
+        >>> fig.axes[0].get_xlabel()
+        'predicted'
     """
     cm = np.asarray(cm, dtype=float)
     if cm.shape != (len(class_names), len(class_names)):
@@ -49,15 +59,33 @@ def plot_confusion_matrix(cm, class_names, *, path=None, normalize: bool = True,
             dark = share[i, j] > 0.5 if normalize else cm[i, j] > cm.max() / 2
             ax.text(j, i, f"{int(cm[i, j])}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=8,
                     color="white" if dark else "black")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return finish(fig, path)  # tight layout; an atomic PNG at the viz DPI when a path is given
+
+
+def epoch_ticks(epochs: int, max_ticks: int = 10) -> list[int]:
+    """Tick positions for an epoch axis: 1, then every ``step``-th epoch, at most about ``max_ticks`` of them.
+
+    Args:
+        epochs: the number of epochs drawn (epochs are 1-based).
+        max_ticks: the most ticks wanted (the step is the smallest of 1, 2, 5, 10, 20, 25, 50, ... that fits).
+
+    Returns:
+        Increasing integers from 1 to at most ``epochs``.
+
+    Example:
+        >>> epoch_ticks(3), epoch_ticks(30)
+        ([1, 2, 3], [1, 5, 10, 15, 20, 25, 30])
+    """
+    n = max(int(epochs), 1)
+    # 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, ...: round steps a reader counts in
+    steps = (int(base * 10**k) for k in range(12) for base in (1, 2, 2.5, 5) if float(base * 10**k).is_integer())
+    step = next(s for s in steps if n / s <= max_ticks)
+    return [1] + [t for t in range(step, n + 1, step) if t > 1]
 
 
 def plot_training_curves(histories: dict, *, selected: dict | None = None, path=None,
                          metrics=("loss", "accuracy")):
-    """Training and validation curves of every fold, with the selected epoch marked.
+    """Training and validation curves of every fold, with the selected epoch marked, on a 1-based epoch axis.
 
     Args:
         histories: ``{fold name: history dict}`` (``loss``, ``val_loss``, ...).
@@ -66,7 +94,13 @@ def plot_training_curves(histories: dict, *, selected: dict | None = None, path=
         metrics: the panels; each shows ``m`` (solid) and ``val_m`` (dashed).
 
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure; its epoch axes have integer ticks from 1 (:func:`epoch_ticks`).
+
+    Example:
+        >>> fig = plot_training_curves({"01": {"loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 1.0]}},
+        ...                            selected={"01": 2}, metrics=("loss",))
+        >>> [int(t) for t in fig.axes[0].get_xticks()]
+        [1, 2, 3]
     """
     fig = Figure(figsize=(5.2 * len(metrics), 3.8))
     axes = fig.subplots(1, len(metrics), squeeze=False)
@@ -83,14 +117,14 @@ def plot_training_curves(histories: dict, *, selected: dict | None = None, path=
                 epoch = (selected or {}).get(name)
                 if epoch and 1 <= epoch <= len(val):
                     ax.plot([epoch], [val[epoch - 1]], "o", color=c, ms=5)
-        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+        epochs = max((len(h.get(k) or ()) for h in histories.values() for k in (metric, f"val_{metric}")), default=1)
+        # Epochs are counted from 1, as the selected epoch is: integer ticks from 1, never a tick at 0 or 0.25.
+        ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(epoch_ticks(epochs)))
+        ax.set_xlim(0.75, max(epochs, 1) + 0.25)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(f"{metric}: training (solid), validation subjects (dashed)", fontsize=9)
         ax.grid(alpha=0.3)
     if len(histories) <= 12:
         axes[0][0].legend(fontsize=7, title="fold (dot = evaluated epoch)", title_fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return finish(fig, path)  # tight layout; an atomic PNG at the viz DPI when a path is given

@@ -79,9 +79,14 @@ def test_megc_composite_and_hde_on_fixtures(megc_roots, tmp_path, capsys):
 def test_kfold_split_and_report_files(synthetic_root, tmp_path):
     data = ["--data", f"casme2={synthetic_root}"]
     out = tmp_path / "kfold"
-    assert main(["train", *data, "--protocol", "kfold", "--n-splits", "2", *FAST, "--out", str(out)]) == 0
+    assert main(["train", *data, "--protocol", "kfold", "--n-splits", "2", *FAST, "--save-models",
+                 "--out", str(out)]) == 0
     m = _metrics(out)
     assert [f["fold"] for f in m["folds"]] == ["k1", "k2"]
+    # --save-models keeps each fold's selected model where kerasmer explain / predict look, and nothing half-written
+    for fold in ("k1", "k2"):
+        assert (out / "folds" / fold / "model.keras").stat().st_size > 0
+    assert not list(out.rglob(".tmp-*"))
     assert not set(m["folds"][0]["test_subjects"]) & set(m["folds"][1]["test_subjects"])
     preds = pd.read_csv(out / "predictions.csv")
     assert list(preds.columns[:6]) == ["fold", "subject", "clip", "true", "pred", "selected_epoch"]

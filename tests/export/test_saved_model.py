@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import kerasmer
+from kerasmer.data.pipeline.inputs import input_from_frames
 from kerasmer.export import export_saved_model, load_class_names, next_version
 
 CLASSES = ["negative", "positive", "surprise"]
@@ -62,14 +63,20 @@ def test_failed_write_leaves_no_partial_version(model, tmp_path, monkeypatch):
 def test_fresh_process_reload_and_saved_model_cli(model, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, size=(5, 32, 32, 3)).astype("float32")
+    # raw face crops, a 2 x 2 shrink to the input (exact in-graph): smooth random frames of one clip
+    clip = np.repeat(rng.integers(0, 256, (9, 8, 8, 3), dtype=np.uint8), 8, axis=1).repeat(8, axis=2)
+    clip = np.clip(clip.astype(int) + rng.integers(-20, 20, clip.shape), 0, 255).astype(np.uint8)
     mean, std = np.array([100.0, 110.0, 120.0]), np.array([50.0, 60.0, 70.0])
     out = export_saved_model(model, tmp_path / "learnet", class_names=CLASSES, normalization=(mean, std))
     expected = model.predict((x - mean) / std, verbose=0)
+    raw_input = input_from_frames(clip, "dynamic_image", (32, 32, 3))  # the apex: the middle frame, as served
+    expected_raw = model.predict((raw_input[None] - mean) / std, verbose=0)[0]
     np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "clip.npy", clip[None])
     script = textwrap.dedent(f"""
         import sys, numpy as np, tensorflow as tf
         m = tf.saved_model.load({str(out)!r})
-        fn = m.signatures["serving_default"]
+        fn = m.signatures["serving_precomputed"]
         spec = fn.structured_input_signature[1]
         assert list(spec.values())[0].shape.as_list()[0] is None, spec   # free batch dimension
         x = np.load({str(tmp_path / "x.npy")!r})
@@ -77,20 +84,32 @@ def test_fresh_process_reload_and_saved_model_cli(model, tmp_path):
         y1 = fn(tf.constant(x[:1]))["probabilities"].numpy()
         np.save({str(tmp_path / "y.npy")!r}, y)
         np.save({str(tmp_path / "y1.npy")!r}, y1)
+        raw = m.signatures["serving_default"](frames=tf.constant(np.load({str(tmp_path / "clip.npy")!r})))
+        np.save({str(tmp_path / "y_raw.npy")!r}, raw["probabilities"].numpy())
+        print(raw["classes"].numpy()[0].decode())
         print("kerasmer" in sys.modules)
     """)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.strip().splitlines()[-1] == "False"  # the server never imported kerasmer
+    label, imported = res.stdout.strip().splitlines()[-2:]
+    assert imported == "False"  # the server never imported kerasmer
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.load(tmp_path / "y1.npy"), expected[:1], rtol=1e-5, atol=1e-6)
+    # raw uint8 frames in, the Keras model's label on input_from_frames out
+    assert label == CLASSES[int(expected_raw.argmax())]
+    np.testing.assert_allclose(np.load(tmp_path / "y_raw.npy")[0], expected_raw, rtol=1e-4, atol=1e-5)
 
     cli = subprocess.run(["saved_model_cli", "show", "--dir", str(out), "--all"], capture_output=True,
                          text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-3000:]
-    assert "signature_def['serving_default']" in cli.stdout
+    assert "signature_def['serving_precomputed']" in cli.stdout
     assert "shape: (-1, 32, 32, 3)" in cli.stdout
     assert "probabilities" in cli.stdout
+    default = cli.stdout.split("signature_def['serving_default']")[1].split("signature_def[")[0]
+    assert "inputs['frames']" in default and "dtype: DT_UINT8" in default and "(-1, -1, -1, -1, 3)" in default
+    assert "outputs['classes']" in default and "dtype: DT_STRING" in default
+    jpeg = cli.stdout.split("signature_def['serving_bytes']")[1].split("signature_def[")[0]
+    assert "inputs['frames_bytes']" in jpeg and "dtype: DT_STRING" in jpeg and "shape: (-1, -1)" in jpeg
 
 
 def test_each_weight_is_stored_once(model, tmp_path):

@@ -118,9 +118,9 @@ def test_saved_model_round_trip(name, tmp_path):
     model = _small_model(name)
     out = export_saved_model(model, tmp_path / name, class_names=[f"c{i}" for i in range(NUM_CLASSES)])
     reloaded = tf.saved_model.load(str(out))
-    fn = reloaded.signatures["serving_default"]
+    fn = reloaded.signatures["serving_precomputed"]  # serving_default takes raw frames (docs/serving.md)
     x = _batch(name)
-    got = list(fn(tf.constant(x)).values())[0].numpy()
+    got = fn(tf.constant(x))["probabilities"].numpy()
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 

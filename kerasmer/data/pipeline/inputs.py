@@ -225,25 +225,61 @@ def _check_rank(modality, input_shape, rank):
         raise ValueError(f"{modality} input_shape must be {dims}, got {tuple(input_shape)}")
 
 
+def frame_positions(modality: str, sampler: str | None, length: int, apex: int, input_shape,
+                    *, clip_id: str | None = None) -> list[int]:
+    """Which of a clip's ``length`` frames (onset..offset) a built-in image modality reads, in order.
+
+    Args:
+        modality: ``"frame"``, ``"clip"`` or ``"dynamic_image"``.
+        sampler: the clip sampler (``"uniform"``, ``"apex_middle"``, ``"centered"``, ``"interpolate"``).
+        length: frames from onset to offset.
+        apex: the apex position in 0..length-1.
+        input_shape: the model input shape (its first axis is T for clips).
+        clip_id: named in errors.
+
+    Returns:
+        Positions in 0..length-1 (repeats allowed, as samplers repeat frames of short clips).
+
+    Example:
+        >>> frame_positions("clip", "uniform", 21, 4, (5, 32, 32, 3))
+        [0, 4, 9, 15, 20]
+    """
+    if modality == "frame":
+        return [int(apex)]
+    if modality == "dynamic_image" or sampler == "interpolate":
+        return list(range(length))
+    return [int(i) for i in samplers.sample_indices(sampler, length, apex, n=int(input_shape[0]), clip_id=clip_id)]
+
+
+def assemble_input(frames: np.ndarray, modality: str, input_shape, *, sampler: str | None = None,
+                   clip_id: str | None = None) -> np.ndarray:
+    """The model input from the RGB uint8 frames that :func:`frame_positions` picked.
+
+    Resizing is linear, so resizing frames before rank pooling equals resizing the dynamic image, and is cheaper.
+    """
+    shape = tuple(input_shape)
+    x = _resize(frames, shape[-3:-1], _channels(shape))
+    if modality == "dynamic_image":
+        return dynamic_image(x)
+    if modality == "frame":
+        return x[0]
+    if sampler == "interpolate":
+        return samplers.interpolate(x, shape[0], clip_id=clip_id)
+    return x
+
+
 def _builtin(modality: str, apex, face, sampler) -> Callable:
     """The builder of a built-in image modality with these options."""
 
     def build(row, input_shape):
         shape = tuple(input_shape)
         _check_rank(modality, shape, 4 if modality == "clip" else 3)
-        size, channels = shape[-3:-1], _channels(shape)
-        if modality == "dynamic_image":
-            # Resizing is linear, so resizing frames first equals resizing the dynamic image, but is cheaper.
-            return dynamic_image(_resize(_decode(row, _present_numbers(row), face), size, channels))
+        _channels(shape)
         numbers = _present_numbers(row)
-        pos = _apex_position(row, numbers, apex)
-        if modality == "frame":
-            return _resize(_decode(row, [numbers[pos]], face), size, channels)[0]
-        if sampler == "interpolate":
-            return samplers.interpolate(_resize(_decode(row, numbers, face), size, channels), shape[0],
-                                        clip_id=clip_label(row))
-        pick = samplers.sample_indices(sampler, len(numbers), pos, n=shape[0], clip_id=clip_label(row))
-        return _resize(_decode(row, [numbers[i] for i in pick], face), size, channels)
+        pos = len(numbers) // 2 if modality == "dynamic_image" else _apex_position(row, numbers, apex)
+        picks = frame_positions(modality, sampler, len(numbers), pos, shape, clip_id=clip_label(row))
+        frames = _decode(row, [numbers[i] for i in picks], face)
+        return assemble_input(frames, modality, shape, sampler=sampler, clip_id=clip_label(row))
 
     build.config = {"modality": modality, "face": face.config() if face is not None else None}
     if modality != "dynamic_image":  # it uses every frame: the apex does not matter
@@ -323,17 +359,83 @@ def make_flow_builder(
             return np.zeros(shape, np.float32)
         if face is not None:
             pair = _crop_pair(face, pair, paths[span.start : span.stop + 1], name)
-        h, w = shape[:2]
-        k = max(1.0, work_size / min(h, w))
-        work = (round(h * k), round(w * k))
-        pair = [cv2.resize(f, (work[1], work[0]), interpolation=cv2.INTER_AREA) for f in pair]
-        return flow_input(pair[0], pair[1], method=method, size=(h, w), normalize=normalize,
-                          remove_global=remove_global)
+        return flow_from_pair(pair, shape, method=method, work_size=work_size, normalize=normalize,
+                              remove_global=remove_global)
 
     face_cfg = face.config() if face is not None else None
     build_flow.config = {"modality": "flow", "method": method, "apex": apex, "face": face_cfg,
                          "work_size": work_size, "normalize": normalize, "remove_global": remove_global}
     return build_flow
+
+
+def flow_from_pair(pair, input_shape, *, method: str = "farneback", work_size: int = 112,
+                   normalize: str = "clip", remove_global: bool = False) -> np.ndarray:
+    """The ``(u, v, strain)`` input from grey uint8 onset and apex frames (the flow builder's last step).
+
+    The flow is computed at ``work_size`` or the input size, whichever is larger (small inputs would make
+    sub-pixel movements invisible), then resized to ``input_shape``.
+    """
+    h, w = tuple(input_shape)[:2]
+    k = max(1.0, work_size / min(h, w))
+    work = (round(h * k), round(w * k))
+    pair = [cv2.resize(f, (work[1], work[0]), interpolation=cv2.INTER_AREA) for f in pair]
+    return flow_input(pair[0], pair[1], method=method, size=(h, w), normalize=normalize,
+                      remove_global=remove_global)
+
+
+def _rgb_frames(frames) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        raise TypeError(f"input_from_frames: frames must be uint8, got {frames.dtype}")
+    if frames.ndim == 3:  # grey (T, H, W): the builders read RGB, as load_clip gives
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"input_from_frames: frames must be (T, H, W) or (T, H, W, 3) with T >= 1, "
+                         f"got shape {frames.shape}")
+    return frames
+
+
+def input_from_frames(frames, modality: str, input_shape, *, apex: int | None = None, sampler: str | None = None,
+                      flow: dict | None = None, clip_id: str | None = None) -> np.ndarray:
+    """A model input from a clip held in memory: its face-cropped frames from onset to offset.
+
+    This is the computation the row builders of :func:`make_input_builder` run after decoding and cropping, so
+    ``kerasmer predict`` and the serving tests feed a model exactly what training fed it.
+
+    Args:
+        frames: ``(T, H, W, 3)`` RGB or ``(T, H, W)`` grey uint8, onset..offset, already face crops.
+        modality: ``"frame"``, ``"clip"``, ``"dynamic_image"`` or ``"flow"``.
+        input_shape: the model's input shape without the batch axis.
+        apex: the apex position in 0..T-1; ``None`` takes the middle frame, as training does for a clip
+            without an annotated apex.
+        sampler: for clips, as in :func:`make_input_builder` (default ``"uniform"``).
+        flow: for ``"flow"``, :func:`flow_from_pair` options.
+        clip_id: named in errors.
+
+    Returns:
+        The float32 model input.
+
+    Example:
+        >>> x = input_from_frames(np.zeros((9, 64, 64, 3), np.uint8), "dynamic_image", (32, 32, 3))
+        >>> x.shape
+        (32, 32, 3)
+    """
+    frames, shape = _rgb_frames(frames), tuple(int(d) for d in input_shape)
+    apex = len(frames) // 2 if apex is None else int(apex)
+    if not 0 <= apex < len(frames):
+        raise ValueError(f"input_from_frames: apex {apex} is outside the clip's {len(frames)} frames")
+    if modality == "flow":
+        grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames[[0, apex]]])
+        if apex == 0:
+            return np.zeros(shape, np.float32)
+        return flow_from_pair(grey, shape, **(flow or {}))
+    if modality not in ("frame", "clip", "dynamic_image"):
+        raise ValueError(f"input_from_frames: modality {modality!r} is not built in; known: frame, clip, "
+                         "dynamic_image, flow")
+    _check_rank(modality, shape, 4 if modality == "clip" else 3)
+    sampler = sampler or "uniform"
+    picks = frame_positions(modality, sampler, len(frames), apex, shape, clip_id=clip_id)
+    return assemble_input(frames[picks], modality, shape, sampler=sampler, clip_id=clip_id)
 
 
 def _crop_pair(face, pair, clip_paths, name):
@@ -443,6 +545,7 @@ def builder_config(builder, modality) -> dict:
 
 
 __all__ = [
-    "APEX_CHOICES", "DECODE_STATS", "INPUT_BUILDERS", "SAMPLER_CHOICES", "decode_frame", "flow_builder", "load_clip",
-    "make_flow_builder", "make_input_builder", "register_input_builder", "sample_frame_numbers",
+    "APEX_CHOICES", "DECODE_STATS", "INPUT_BUILDERS", "SAMPLER_CHOICES", "assemble_input", "decode_frame",
+    "flow_builder", "flow_from_pair", "frame_positions", "input_from_frames", "load_clip", "make_flow_builder",
+    "make_input_builder", "register_input_builder", "sample_frame_numbers",
 ]

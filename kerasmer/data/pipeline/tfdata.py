@@ -403,7 +403,9 @@ def _source(df: pd.DataFrame, labels: np.ndarray, modality: str, input_shape: tu
         else:
             ds = tf.data.Dataset.from_tensor_slices(idx.astype(np.int64)).map(
                 load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            ds = ds.take_while(lambda x, y, ok: ok).map(lambda x, y, ok: (x, y))  # a marker ends the data
+            # a marker ends the data; one lambda per line, or AutoGraph cannot find their source and warns
+            ds = ds.take_while(lambda x, y, ok: ok)
+            ds = ds.map(lambda x, y, ok: (x, y))
             # take_while hides the length from Keras (which then warns "ran out of data" every epoch); a
             # dataset cut short by a decode error fails this assertion, and decode_errors_raised names the frame.
             ds = ds.apply(tf.data.experimental.assert_cardinality(len(idx)))

@@ -1,405 +1,257 @@
-"""A synthetic micro-expression set written in the exact on-disk format of CASME II.
+"""Synthetic micro-expression sets in the exact on-disk formats of CASME II, SAMM and SMIC-HS.
 
-:func:`make_synthetic` draws faces procedurally with OpenCV.  Each subject has its
-own face geometry, skin tone, hair, background, lighting direction and camera
-noise; each clip holds one brief (≤ 1/5 s), low-amplitude (a few pixels)
-movement made of facial action units (AUs) that rises from onset to a known
-apex and is gone by offset:
+:func:`make_synthetic` draws faces procedurally with OpenCV (:mod:`.render`).  Each subject
+has its own face geometry, skin tone, hair, background, lighting and camera noise; each clip
+holds one brief, low-amplitude movement made of facial action units (AUs) that rises from
+onset to a known apex and is gone by offset.  Everything is a keyword; a **preset** is a
+table of keyword values (:data:`~kerasmer.data.synthetic.presets.PRESETS`):
 
-============ =========================== =========================================
-class        AUs                         what moves
-============ =========================== =========================================
-positive     12                          lip corners pulled up and out
-negative     4 + 9                       brows lowered and drawn together, nose
-                                         wrinkled (nostrils up, bridge creases)
-surprise     1 + 2 + 26                  brows raised, upper lids up, jaw dropped
-============ =========================== =========================================
+``"demo"`` (default): the quickstart's and tutorials' set, fast and learnable.
+    8 subjects × 3 balanced classes (negative 4+9, positive 12, surprise 1+2+26) × 4 clips,
+    200 fps, 128×128, movements of 0.1–0.2 s peaking at 3.5 px (× 0.75–1.25), head jitter
+    under a pixel, fixed AUs per class, no label noise, no blinks.
+``"casme2-like"``: the benchmark.
+    CASME II's 5-class scheme (others, disgust, happiness, repression, surprise) in CASME II's
+    proportions 99/63/33/27/25, 24 subjects × about 9.5 clips, each subject lacking each class
+    with probability 0.25 and showing a log-normal share of the clips; onset→offset 0.1–0.5 s at
+    200 fps; peak movement 0.5–1.5 px at 128 px; head drift, tremor and rotation of the same
+    order (drift 0.7 px, tremor 0.3 px, rotation 0.6°, a 3-px resting pose per clip); which AUs fire
+    (half the clips draw another AU set of their class; ``others`` overlaps every class) and how
+    strongly (±30 %) vary within a class; 3 % label noise; blinks in 20 % of clips; per-subject
+    lighting, skin and camera noise.  Calibrated so that trivial baselines score a pooled UF1 of
+    0.35-0.50 under LOSO and chance without movement (``docs/data.md``).
 
-(``happiness`` and ``disgust`` are aliases; ``sadness`` (1+4+15) and ``fear``
-(1+2+4) are also known.)  Small head jitter, per-clip pose offsets and
-per-subject appearance mean that no single frame gives the label away; the
-onset→apex change does, as a real micro-expression's does.
+Settings (keywords; the presets' values are in ``docs/data.md``):
 
-Because the files follow CASME II's layout (``CASME2-RAW/subXX/EPxx_yy/imgN.jpg``
-numbered from a non-zero start, and a ``CASME2-coding-*.xlsx`` with the official
-columns and an unnamed blank column), ``read_dataset("casme2", root)`` reads it.
+============================ ==========================================================
+``subjects``                 number of subjects
+``clips_per_class``          clips per class and subject (when ``clips_per_subject`` is None)
+``clips_per_subject``        mean clips per subject, split over classes by ``class_weights``
+``classes``, ``class_weights``  class names (the layout's vocabulary) and their proportions
+``missing_class_rate``       probability a subject lacks a class
+``subject_activity``         spread (log-normal sigma) of clips per subject
+``fps``, ``image_size``      frame rate (fixed by SAMM/SMIC) and (height, width)
+``duration``                 (low, high) seconds from onset to offset
+``amplitude``                peak movement in px at 128-px scale; 0: nothing moves
+``amplitude_spread``         per-clip factor 1 ± this
+``crease``                   crease darkening per px of movement (tied to the amplitude)
+``au_variation``             probability a clip draws another AU set seen for its class
+``au_strength_spread``       per-AU strength factor 1 ± this
+``head_drift``/``head_tremor``/``head_rotation``  slow drift (px), tremor (px), rotation (deg)
+``pose_jitter``              per-clip resting pose (px; 0.75× in degrees, 1.5 %× in scale)
+``label_noise``              share of clips whose written label is another class
+``blink_rate``, ``flicker``  distractors: share of clips with a blink, per-frame gain noise
+``lighting``, ``camera_noise``  per-subject lighting spread and camera-noise (low, high)
+============================ ==========================================================
+
+``layout="casme2"`` (default) writes ``CASME2-RAW/subXX/EPxx_yy/imgN.jpg`` and a
+``CASME2-coding-*.xlsx``; ``layout="samm"`` SAMM's tree, grey frames and its spreadsheet with
+a header block; ``layout="smic"`` SMIC-HS's folder tree at 100 fps.  ``read_dataset(layout,
+root)`` reads each.  :func:`make_synthetic_sets` writes several layouts side by side (the
+MEGC composite, holdout-database evaluation).
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import shutil
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-CODING_NAME = "CASME2-coding-synthetic.xlsx"
-MARKER_NAME = "kerasmer_synthetic.json"
-_FORMAT_VERSION = 1
-# Class name -> AUs in CASME II's "Action Units" notation.
-EXPRESSION_AUS = {
-    "positive": (12,), "happiness": (12,),
-    "negative": (4, 9), "disgust": (4, 9),
-    "surprise": (1, 2, 26),
-    "sadness": (1, 4, 15),
-    "fear": (1, 2, 4),
-}
-_SHIFT = 4  # OpenCV sub-pixel drawing: coordinates carry 4 fractional bits
-_ONE = 1 << _SHIFT
+from kerasmer.data.synthetic.layouts import CODING_NAME, LAYOUTS, MARKER_NAME, clip_names, reuse_or_clear
+from kerasmer.data.synthetic.presets import CASME2_NAMES, PRESETS, allocate_clips, resolve_settings
+from kerasmer.data.synthetic.render import (  # noqa: F401  (re-exported: the video generator imports them here)
+    AU_VARIANTS, EXPRESSION_AUS, _au_displacements, _intensity, _render, _subject_params,
+)
+
+_FORMAT_VERSION = 2
+_LAYOUT_SEED = {"casme2": None, "samm": 1, "smic": 2}  # each layout draws its own subjects from the seed
+_FIRST_FRAME = {"casme2": (1, 300), "samm": (100, 9000), "smic": (1000, 90000)}
 
 
-def _p(pts) -> np.ndarray:
-    """Float points -> OpenCV fixed-point int32 (sub-pixel, for smooth small motion)."""
-    return np.round(np.asarray(pts, np.float64) * _ONE).astype(np.int32)
+def _plan_clips(rng, s: dict, layout: str, subject_index: int, p: dict, labels: list) -> list[dict]:
+    """Everything random about one subject's clips except per-frame noise (drawn from each clip's own seed)."""
+    sid = LAYOUTS[layout].subject(subject_index)
+    classes, fps = list(s["classes"]), s["fps"]
+    plans = []
+    for label in labels:
+        aus = EXPRESSION_AUS[label]
+        if rng.random() < s["au_variation"]:
+            variants = AU_VARIANTS.get(label, (aus,))
+            aus = variants[int(rng.integers(len(variants)))]
+        spread = s["au_strength_spread"]
+        strengths = {au: float(rng.uniform(1 - spread, 1 + spread)) for au in aus}
+        written = label
+        if rng.random() < s["label_noise"]:
+            others = [c for c in classes if c != label]
+            written = others[int(rng.integers(len(others)))]
+        lo, hi = s["duration"]
+        span = int(np.clip(round(rng.uniform(lo, hi) * fps), 2, max(2, int(np.floor(hi * fps)))))
+        pre, post = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+        plans.append({
+            "subject": sid, "label": label, "emotion": written, "aus": tuple(int(a) for a in aus),
+            "strengths": strengths, "span": span, "pre": pre, "post": post,
+            "apex_i": pre + int(np.clip(round(span * rng.uniform(0.3, 0.6)), 1, span - 1)),
+            "amp": s["amplitude"] * p["s"] * p["style"] * rng.uniform(1 - s["amplitude_spread"],
+                                                                     1 + s["amplitude_spread"]),
+            "start": int(rng.integers(*_FIRST_FRAME[layout])), "seed": int(rng.integers(2**63)),
+        })
+    for plan, name in zip(plans, clip_names(layout, sid, [q["emotion"] for q in plans], rng)):
+        plan["clip"] = name
+    return plans
 
 
-def _curve(a, mid, b, n=9) -> np.ndarray:
-    """Quadratic curve from a to b that passes through ``mid`` at its middle."""
-    a, mid, b = np.asarray(a, np.float64), np.asarray(mid, np.float64), np.asarray(b, np.float64)
-    w = _BEZIER[n] if n in _BEZIER else _BEZIER.setdefault(n, _bezier_weights(n))
-    return w @ np.stack([a, 2 * mid - 0.5 * (a + b), b])
-
-
-def _bezier_weights(n) -> np.ndarray:
-    t = np.linspace(0, 1, n)
-    return np.stack([(1 - t) ** 2, 2 * (1 - t) * t, t**2], axis=1)
-
-
-_BEZIER: dict[int, np.ndarray] = {}
-
-
-def _smooth_noise(rng, shape, cells, amp) -> np.ndarray:
-    """Low-frequency noise: a random grid upsampled with bicubic interpolation."""
-    h, w = shape
-    grid = rng.normal(0, 1, (cells, cells, 3)).astype(np.float32)
-    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC) * amp
-
-
-def _subject_params(rng, size) -> dict:
-    """Face geometry, colours, lighting and noise of one subject (pixels of ``size``)."""
-    h, w = size
-    s = min(h, w) / 128.0
-    tone = rng.uniform(0, 1)  # light .. dark skin
-    skin = (1 - tone) * np.array([175, 195, 235]) + tone * np.array([60, 85, 130]) + rng.normal(0, 12, 3)
-    cx, cy = w / 2 + rng.normal(0, 3 * s), h * 0.53 + rng.normal(0, 3 * s)
-    a, b = w * rng.uniform(0.33, 0.42), h * rng.uniform(0.40, 0.47)
-    eye_y = cy - b * rng.uniform(0.12, 0.25)
-    eye_w = a * rng.uniform(0.17, 0.22)
-    p = {
-        "s": s, "skin": skin, "cx": cx, "cy": cy, "a": a, "b": b,
-        "bg": rng.uniform(40, 220, 3), "hair": rng.uniform(10, 80) * rng.uniform(0.6, 1.0, 3),
-        "hair_drop": b * rng.uniform(0.35, 0.55),
-        "lips": skin * np.array([0.65, 0.6, 0.95]) + np.array([0, 0, 20]),
-        "eye_y": eye_y, "eye_dx": a * rng.uniform(0.38, 0.46), "eye_w": eye_w,
-        "eye_h": eye_w * rng.uniform(0.38, 0.5), "iris": rng.uniform(20, 90, 3),
-        "brow_gap": s * rng.uniform(8, 12), "brow_len": eye_w * rng.uniform(1.2, 1.5),
-        "brow_arch": s * rng.uniform(1.0, 3.0), "brow_thick": max(1, int(round(s * rng.uniform(2.0, 3.5)))),
-        "nose_y": cy + b * rng.uniform(0.12, 0.2), "nose_w": a * rng.uniform(0.14, 0.2),
-        "mouth_y": cy + b * rng.uniform(0.45, 0.53), "mouth_w": a * rng.uniform(0.3, 0.4),
-        "lip_h": s * rng.uniform(2.0, 3.2), "gap0": s * rng.uniform(0.0, 2.5),
-        # resting creases: some faces show frown lines, nose creases or deep folds at rest,
-        # so a crease in one frame does not give an AU away; the AU only deepens them.
-        "glabella0": rng.uniform(0, 0.6), "crease0": rng.uniform(0, 0.6), "fold0": rng.uniform(0.1, 0.6),
-        "light_dir": rng.uniform(0, 2 * np.pi), "light_grad": rng.uniform(0.15, 0.45),
-        "gain": rng.uniform(0.85, 1.1), "noise": rng.uniform(1.0, 3.0),
-        "style": rng.uniform(0.85, 1.15),  # the subject's expressiveness
-        "texture": _smooth_noise(rng, size, 6, 7.0) + _smooth_noise(rng, size, 24, 2.5),
-    }
-    # lighting: a linear ramp in a random direction times a global gain
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ramp = ((xx - cx) * np.cos(p["light_dir"]) + (yy - cy) * np.sin(p["light_dir"])) / max(h, w)
-    p["light"] = (p["gain"] * (1 + p["light_grad"] * ramp))[..., None].astype(np.float32)
-    return p
-
-
-def _au_displacements(aus, amp) -> dict:
-    """Pixel displacements of the facial landmarks for AU set ``aus`` at amplitude ``amp``.
-
-    Keys: brow_in_dy/brow_out_dy/brow_in_dx (dx towards the midline), lid_dy,
-    nostril_dy/nostril_dx, lip_up_dy, corner_dy/corner_dx, jaw_dy, and the
-    visibility (0..1) of glabella lines, nose creases and nasolabial folds.
-    """
-    d = dict.fromkeys(("brow_in_dy", "brow_out_dy", "brow_in_dx", "lid_dy", "nostril_dy", "nostril_dx",
-                       "lip_up_dy", "corner_dy", "corner_dx", "jaw_dy", "glabella", "crease", "fold"), 0.0)
-    if 1 in aus:  # inner brow raiser
-        d["brow_in_dy"] -= amp
-    if 2 in aus:  # outer brow raiser
-        d["brow_out_dy"] -= amp
-        d["lid_dy"] -= 0.35 * amp
-    if 4 in aus:  # brow lowerer: down and together
-        d["brow_in_dy"] += amp
-        d["brow_out_dy"] += 0.4 * amp
-        d["brow_in_dx"] += 0.6 * amp
-        d["glabella"] = 1.0
-    if 9 in aus:  # nose wrinkler
-        d["nostril_dy"] -= 0.7 * amp
-        d["nostril_dx"] += 0.3 * amp
-        d["lip_up_dy"] -= 0.4 * amp
-        d["crease"] = 1.0
-    if 12 in aus:  # lip corner puller
-        d["corner_dy"] -= 1.2 * amp
-        d["corner_dx"] += 0.8 * amp
-        d["fold"] = 1.0
-    if 15 in aus:  # lip corner depressor
-        d["corner_dy"] += 0.8 * amp
-    if 26 in aus:  # jaw drop
-        d["jaw_dy"] += 1.1 * amp
-    return d
-
-
-def _draw_eyes_and_brows(img, p, d, k, dark, mix) -> None:
-    """Eyes (upper lids raised by AU2), brows (AU1, AU2, AU4) and the frown lines between them."""
-    s, cx = p["s"], p["cx"]
-    aa = cv2.LINE_AA
-    for side in (-1, 1):
-        ex, ey = cx + side * p["eye_dx"], p["eye_y"]
-        # eye: sclera, iris, upper lid (raised by AU2)
-        cv2.ellipse(img, tuple(_p((ex, ey))), tuple(_p((p["eye_w"], p["eye_h"] - d["lid_dy"] * k * 0.5))),
-                    0, 0, 360, (235, 240, 240), -1, aa, _SHIFT)
-        cv2.circle(img, tuple(_p((ex, ey))), int(round(p["eye_h"] * 0.8 * _ONE)),
-                   tuple(float(v) for v in p["iris"]), -1, aa, _SHIFT)
-        lid = _curve((ex - p["eye_w"], ey), (ex, ey - p["eye_h"] + d["lid_dy"] * k), (ex + p["eye_w"], ey))
-        cv2.polylines(img, [_p(lid)], False, dark, max(1, int(round(s))), aa, _SHIFT)
-        # brow: inner end near the midline, outer end above the eye's outer corner
-        by = ey - p["brow_gap"]
-        inner = (ex - side * p["brow_len"] * 0.55 + side * d["brow_in_dx"] * k, by + d["brow_in_dy"] * k)
-        outer = (ex + side * p["brow_len"] * 0.6, by + d["brow_out_dy"] * k + s)
-        mid = ((inner[0] + outer[0]) / 2, (inner[1] + outer[1]) / 2 - p["brow_arch"])
-        cv2.polylines(img, [_p(_curve(inner, mid, outer))], False, tuple(float(v) for v in p["hair"]),
-                      p["brow_thick"], aa, _SHIFT)
-    # vertical frown lines between the brows (deepened by AU4)
-    gy, glab = p["eye_y"] - p["brow_gap"], min(1.0, p["glabella0"] + 0.5 * k * d["glabella"])
-    for gx in (-1.5 * s, 1.5 * s):
-        cv2.line(img, tuple(_p((cx + gx, gy - 3 * s))), tuple(_p((cx + gx, gy + 2 * s))), mix(glab), 1, aa, _SHIFT)
-
-
-def _draw_nose(img, p, d, k, dark, mix) -> None:
-    """Nose sides, nostrils (raised and widened by AU9) and bridge creases."""
-    cx = p["cx"]
-    aa = cv2.LINE_AA
-    ny, nw = p["nose_y"], p["nose_w"]
-    top = p["eye_y"] + p["eye_h"]
-    nos_dy, nos_dx = d["nostril_dy"] * k, d["nostril_dx"] * k
-    for side in (-1, 1):
-        cv2.polylines(img, [_p(_curve((cx + side * nw * 0.35, top), (cx + side * nw * 0.6, (top + ny) / 2),
-                                      (cx + side * (nw + nos_dx), ny + nos_dy)))], False, mix(0.5), 1, aa, _SHIFT)
-        cv2.ellipse(img, tuple(_p((cx + side * (nw * 0.5 + nos_dx), ny + nos_dy))),
-                    tuple(_p((nw * 0.28, nw * 0.16))), 0, 0, 360, dark, -1, aa, _SHIFT)
-    crease = min(1.0, p["crease0"] + 0.5 * k * d["crease"])
-    for i in range(3):
-        yy = top + (ny - top) * (0.2 + 0.12 * i)
-        cv2.line(img, tuple(_p((cx - nw * 0.5, yy))), tuple(_p((cx + nw * 0.5, yy))), mix(crease), 1, aa, _SHIFT)
-
-
-def _draw_mouth(img, p, d, k, jaw, mix) -> None:
-    """Mouth (AU12, AU15, AU9, AU26), nasolabial folds and chin crease."""
-    s, cx, ny, nw = p["s"], p["cx"], p["nose_y"], p["nose_w"]
-    aa = cv2.LINE_AA
-    my, mw, lh = p["mouth_y"], p["mouth_w"], p["lip_h"]
-    cdy, cdx = d["corner_dy"] * k, d["corner_dx"] * k
-    left, right = (cx - mw - cdx, my + cdy), (cx + mw + cdx, my + cdy)
-    up_top = (cx, my - lh * 1.2 + d["lip_up_dy"] * k)
-    gap = p["gap0"] + jaw * 0.8
-    up_mid, low_mid = (cx, my + d["lip_up_dy"] * k * 0.5), (cx, my + gap)
-    low_bot = (cx, my + gap + lh * 1.4)
-    upper = np.vstack([_curve(left, up_top, right), _curve(right, up_mid, left)])
-    lower = np.vstack([_curve(left, low_mid, right), _curve(right, low_bot, left)])
-    if gap > 0.2:
-        opening = np.vstack([_curve(left, up_mid, right), _curve(right, low_mid, left)])
-        cv2.fillPoly(img, [_p(opening)], (40, 30, 50), aa, _SHIFT)
-    lips = tuple(float(v) for v in np.clip(p["lips"], 0, 255))
-    cv2.fillPoly(img, [_p(upper)], lips, aa, _SHIFT)
-    cv2.fillPoly(img, [_p(lower)], lips, aa, _SHIFT)
-    for corner in (left, right):  # the shaded commissures make the corners' motion visible
-        cv2.circle(img, tuple(_p(corner)), int(round(1.3 * s * _ONE)), mix(0.7), -1, aa, _SHIFT)
-    # nasolabial folds (deepened by AU12) and chin crease (follows the jaw)
-    for side, corner in ((-1, left), (1, right)):
-        fold = _curve((cx + side * nw * 1.2, ny), (cx + side * (mw * 0.95 + cdx * 0.5), (ny + my) / 2),
-                      (corner[0] + side * 2 * s, corner[1]))
-        cv2.polylines(img, [_p(fold)], False, mix(min(1.0, p["fold0"] + 0.6 * k * d["fold"])), 1, aa, _SHIFT)
-    chin_y = my + gap + lh * 1.4 + 5 * s + jaw * 0.3
-    cv2.polylines(img, [_p(_curve((cx - mw * 0.5, chin_y), (cx, chin_y + 1.5 * s), (cx + mw * 0.5, chin_y)))],
-                  False, mix(0.4), 1, aa, _SHIFT)
-
-
-def _render(p, d, k, pose, rng_noise) -> np.ndarray:
-    """One BGR uint8 frame: subject ``p``, displacements ``d``, intensity ``k``, head ``pose``."""
-    h, w = p["texture"].shape[:2]
-    cx, cy, a, b = p["cx"], p["cy"], p["a"], p["b"]
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = np.clip(p["bg"], 0, 255).astype(np.uint8)
-    aa = cv2.LINE_AA
-    skin = tuple(float(v) for v in np.clip(p["skin"], 0, 255))
-    dark = tuple(float(v) for v in np.clip(p["skin"] * 0.45, 0, 255))
-
-    def mix(amount):  # skin darkened by ``amount`` (0..1): creases that appear with an AU
-        return tuple(float(v) for v in np.clip(p["skin"] * (1 - 0.45 * amount), 0, 255))
-
-    # hair, then face; the jaw drop stretches the lower face downwards.
-    jaw = d["jaw_dy"] * k
-    cv2.ellipse(img, tuple(_p((cx, cy - p["hair_drop"]))), tuple(_p((a * 1.08, b * 0.8))), 0, 0, 360,
-                tuple(float(v) for v in p["hair"]), -1, aa, _SHIFT)
-    cv2.ellipse(img, tuple(_p((cx, cy + jaw / 2))), tuple(_p((a, b + jaw / 2))), 0, 0, 360, skin, -1, aa, _SHIFT)
-    cv2.ellipse(img, tuple(_p((cx, cy - p["hair_drop"] * 1.35))), tuple(_p((a * 0.95, b * 0.42))), 0,
-                180, 360, tuple(float(v) for v in p["hair"]), -1, aa, _SHIFT)
-
-    _draw_eyes_and_brows(img, p, d, k, dark, mix)
-    _draw_nose(img, p, d, k, dark, mix)
-    _draw_mouth(img, p, d, k, jaw, mix)
-
-    # texture and lighting are fixed to the face, so they are applied before the head pose
-    out = (img.astype(np.float32) + p["texture"]) * p["light"]
-    dx, dy, angle, scale = pose
-    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
-    m[:, 2] += (dx, dy)
-    out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    out += rng_noise.standard_normal(out.shape, dtype=np.float32) * np.float32(p["noise"])
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
-
-
-def _intensity(n_frames, onset_i, apex_i, offset_i) -> np.ndarray:
-    """Smooth 0→1→0 profile: 0 up to onset, 1 at apex, 0 again from offset."""
-    t = np.arange(n_frames, dtype=np.float64)
-    k = np.zeros(n_frames)
-    rise = (t >= onset_i) & (t <= apex_i)
-    fall = (t > apex_i) & (t <= offset_i)
-    u = (t[rise] - onset_i) / max(apex_i - onset_i, 1)
-    k[rise] = u * u * (3 - 2 * u)
-    v = (offset_i - t[fall]) / max(offset_i - apex_i, 1)
-    k[fall] = v * v * (3 - 2 * v)
-    return k
-
-
-def _write_coding(path: Path, records: list[dict]) -> None:
-    """Write the coding spreadsheet as CASME II's (incl. an unnamed blank column)."""
-    from openpyxl import Workbook  # only needed to write the set; keeps `import kerasmer` light
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Sheet1"
-    ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame",
-               "Action Units", "Estimated Emotion"])
-    for r in records:
-        ws.append([r["subject"], r["clip"], None, r["onset"], r["apex"], r["offset"], r["aus"], r["emotion"]])
-    fixed = datetime.datetime(2014, 5, 8)  # a fixed timestamp keeps the file identical per seed
-    wb.properties.created = wb.properties.modified = fixed
-    wb.save(path)
-
-
-def _reuse_or_clear(root: Path, params: dict, overwrite: bool) -> bool:
-    """True if ``root`` holds a set made with ``params``; else clear our own earlier set (or refuse a foreign folder)."""
-    marker = root / MARKER_NAME
-    if marker.is_file():
-        if json.loads(marker.read_text()) == params:
-            return True
-        overwrite = True  # our own earlier set: replace it
-    if overwrite:
-        shutil.rmtree(root / "CASME2-RAW", ignore_errors=True)
-        (root / CODING_NAME).unlink(missing_ok=True)
-        marker.unlink(missing_ok=True)
-    elif root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"make_synthetic: {root} is not empty and holds no synthetic set; "
-                              "choose an empty folder or pass overwrite=True")
-    return False
-
-
-def _write_clip(rng, p: dict, emotion: str, subject_dir: Path, ep: int, *, fps: float, span_max: int,
-                amplitude: float) -> dict:
-    """Draw one clip of subject ``p`` (in a fixed order from ``rng``), write its frames; its coding-sheet record."""
-    span = int(np.clip(round(rng.uniform(0.1, 0.2) * fps), 2, span_max))
-    pre, post = int(rng.integers(2, 7)), int(rng.integers(2, 7))
-    apex_i = pre + int(np.clip(round(span * rng.uniform(0.3, 0.6)), 1, span - 1))
-    n = pre + span + 1 + post
-    k = _intensity(n, pre, apex_i, pre + span)
-    amp = amplitude * p["s"] * p["style"] * rng.uniform(0.75, 1.25)
-    d = _au_displacements(EXPRESSION_AUS[emotion], amp)
-    # per-clip resting pose (the subject sits a little differently each time)
-    base = (rng.normal(0, 2.0 * p["s"]), rng.normal(0, 2.0 * p["s"]), rng.normal(0, 1.5),
-            rng.uniform(0.97, 1.03))
-    # head jitter: slow drift (two sinusoids) plus tremor, about a pixel
+def _head_motion(rng, s: dict, p: dict, n: int) -> np.ndarray:
+    """Per-frame ``(dx, dy, angle, scale)``: a per-clip resting pose, slow drift, tremor and rotation."""
+    px, fps = p["s"], s["fps"]
+    j = s["pose_jitter"]
+    base = (rng.normal(0, j * px), rng.normal(0, j * px), rng.normal(0, 0.75 * j),
+            rng.uniform(1 - 0.015 * j, 1 + 0.015 * j))
     ph = rng.uniform(0, 2 * np.pi, 4)
     tt = np.arange(n) / fps
-    drift = 0.4 * p["s"] * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]),
-                                     np.sin(2 * np.pi * 0.9 * tt + ph[1])])
-    tremor = rng.normal(0, 0.2 * p["s"], (2, n))
-    rot = 0.4 * np.sin(2 * np.pi * 1.1 * tt + ph[2]) + rng.normal(0, 0.1, n)
-    noise_rng = np.random.default_rng(rng.integers(2**63))
-    start = int(rng.integers(1, 300))  # real CASME II clips start at img<first frame>, not 0
-    clip = f"EP{ep:02d}_{int(rng.integers(1, 4)):02d}"
-    folder = subject_dir / clip
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        pose = (base[0] + drift[0, i] + tremor[0, i], base[1] + drift[1, i] + tremor[1, i],
-                base[2] + rot[i], base[3])
-        frame = _render(p, d, k[i], pose, noise_rng)
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        (folder / f"img{start + i}.jpg").write_bytes(buf.tobytes())
-    return {"clip": clip, "onset": start + pre, "apex": start + apex_i, "offset": start + pre + span,
-            "aus": "+".join(map(str, EXPRESSION_AUS[emotion])), "emotion": emotion}
+    drift = s["head_drift"] * px * np.stack([np.sin(2 * np.pi * 1.3 * tt + ph[0]),
+                                             np.sin(2 * np.pi * 0.9 * tt + ph[1])])
+    tremor = rng.normal(0, s["head_tremor"] * px + 1e-12, (2, n))
+    rot = s["head_rotation"] * np.sin(2 * np.pi * 1.1 * tt + ph[2]) + rng.normal(0, s["head_rotation"] / 4 + 1e-12, n)
+    return np.stack([base[0] + drift[0] + tremor[0], base[1] + drift[1] + tremor[1], base[2] + rot,
+                     np.full(n, base[3])], axis=1)
 
 
-def make_synthetic(root, *, subjects: int = 8, clips_per_class: int = 4,
-                   classes=("negative", "positive", "surprise"), fps: float = 200, seed: int = 0,
-                   image_size=(128, 128), amplitude: float = 3.5, overwrite: bool = False) -> Path:
-    """Write a synthetic micro-expression set in CASME II's on-disk format.
+def _blinks(rng, s: dict, n: int) -> np.ndarray:
+    """Per-frame eyelid closure of at most one blink (0.1–0.15 s, anywhere in the clip)."""
+    closure = np.zeros(n)
+    if s["blink_rate"] > 0 and rng.random() < s["blink_rate"]:
+        length = max(3, int(round(rng.uniform(0.1, 0.15) * s["fps"])))
+        start = int(rng.integers(-length // 2, n))
+        t = np.arange(n) - start
+        inside = (t >= 0) & (t < length)
+        closure[inside] = np.sin(np.pi * t[inside] / length) ** 2
+    return closure
+
+
+def _clip_frames(plan: dict, p: dict, s: dict) -> list[np.ndarray]:
+    """Render one planned clip: BGR frames from neutral through the apex back to neutral."""
+    rng = np.random.default_rng(plan["seed"])
+    n = plan["pre"] + plan["span"] + 1 + plan["post"]
+    k = _intensity(n, plan["pre"], plan["apex_i"], plan["pre"] + plan["span"])
+    d = _au_displacements(plan["aus"], plan["amp"], crease=s["crease"], scale=p["s"], strengths=plan["strengths"])
+    poses = _head_motion(rng, s, p, n)
+    blink = _blinks(rng, s, n)
+    gain = 1 + rng.normal(0, s["flicker"] + 1e-12, n) if s["flicker"] > 0 else np.ones(n)
+    return [_render(p, d, k[i], tuple(poses[i]), rng, blink=float(blink[i]), gain=float(gain[i])) for i in range(n)]
+
+
+def _write_clip(root: Path, layout: str, plan: dict, p: dict, s: dict) -> dict:
+    """Render and write one clip's frames; its annotation record."""
+    lay = LAYOUTS[layout]
+    for i, frame in enumerate(_clip_frames(plan, p, s)):
+        path = lay.frame(root, plan["subject"], plan["clip"], plan["emotion"], plan["start"] + i)
+        if i == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if lay.grey:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix == ".jpg" else []
+        ok, buf = cv2.imencode(path.suffix, frame, params)
+        if not ok:
+            raise OSError(f"make_synthetic: could not encode {path}")
+        path.write_bytes(buf.tobytes())
+    start = plan["start"]
+    return {"subject": plan["subject"], "clip": plan["clip"], "onset": start + plan["pre"],
+            "apex": start + plan["apex_i"], "offset": start + plan["pre"] + plan["span"],
+            "aus": "+".join(map(str, plan["aus"])), "emotion": plan["emotion"]}
+
+
+def make_synthetic(root, preset: str = "demo", *, layout: str = "casme2", seed: int = 0, overwrite: bool = False,
+                   workers: int | None = None, **overrides) -> Path:
+    """Write a synthetic micro-expression set in CASME II's (or SAMM's, or SMIC-HS's) on-disk format.
 
     Args:
-        root: folder to write into (created if needed).  If it already holds a set
-            made with the same arguments, it is reused as is; a set made with other
-            arguments is replaced; a folder holding anything else is refused
-            unless ``overwrite``.
-        subjects: number of subjects (``sub01``..).
-        clips_per_class: clips per class and subject.
-        classes: class names, written to "Estimated Emotion"; each must be one of
-            ``EXPRESSION_AUS`` (it decides which AUs move).
-        fps: frame rate; the movement (onset..offset) lasts 0.1–0.2 s of it.
-        seed: random seed; the same seed gives pixel-identical frames and the
-            same spreadsheet.
-        image_size: (height, width) of the frames.
-        amplitude: peak movement in pixels at 128-pixel scale (a clip's own peak
-            is this × 0.75–1.25 × the subject's expressiveness).
+        root: folder to write into (created if needed).  If it holds a set made with the same
+            preset, layout, seed and settings (``kerasmer_synthetic.json``), it is reused as is;
+            a set made otherwise is replaced; a folder holding anything else is refused unless
+            ``overwrite``.
+        preset: ``"demo"`` or ``"casme2-like"`` (see the module docstring and ``docs/data.md``).
+        layout: ``"casme2"``, ``"samm"`` or ``"smic"``.
+        seed: random seed; the same seed gives pixel-identical frames and the same spreadsheet.
         overwrite: replace whatever ``root`` holds.
+        workers: threads writing clips (default: up to 4, by CPU count); the output does not depend on it.
+        **overrides: any setting of the preset (``subjects``, ``amplitude``, ``classes``, ...).
 
     Returns:
-        ``root`` as a ``pathlib.Path``, to pass to ``read_dataset("casme2", root)``.
+        ``root`` as a ``pathlib.Path``, to pass to ``read_dataset(layout, root)``.
+
+    Raises:
+        ValueError: an unknown preset, layout or setting, or a value out of range (before any file is written).
 
     Example:
         >>> from kerasmer.data import make_synthetic, read_dataset
         >>> df = read_dataset("casme2", make_synthetic("/tmp/kerasmer_syn", subjects=4))  # doctest: +SKIP
+        >>> hard = make_synthetic("/tmp/syn_bench", "casme2-like")  # doctest: +SKIP
     """
-    classes = tuple(str(c).strip().lower() for c in classes)
-    unknown = [c for c in classes if c not in EXPRESSION_AUS]
-    if unknown or len(set(classes)) != len(classes) or not classes:
-        raise ValueError(f"make_synthetic: classes must be distinct names from {sorted(EXPRESSION_AUS)}; "
-                         f"got {classes}")
-    if not 1 <= subjects <= 99 or clips_per_class < 1 or fps <= 0:
-        raise ValueError("make_synthetic: need 1 <= subjects <= 99, clips_per_class >= 1, fps > 0")
-    h, w = int(image_size[0]), int(image_size[1])
-    if h < 32 or w < 32:
-        raise ValueError(f"make_synthetic: image_size {image_size} is too small (min 32×32)")
+    s = resolve_settings(preset, layout, **overrides)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"make_synthetic: seed must be a non-negative integer, got {seed!r}")
     root = Path(root)
-    params = {"version": _FORMAT_VERSION, "subjects": subjects, "clips_per_class": clips_per_class,
-              "classes": list(classes), "fps": float(fps), "seed": int(seed), "image_size": [h, w],
-              "amplitude": float(amplitude)}
-    marker = root / MARKER_NAME
-    if _reuse_or_clear(root, params, overwrite):
+    params = {"version": _FORMAT_VERSION, "layout": layout, "preset": preset, "seed": int(seed), **s}
+    if reuse_or_clear(root, LAYOUTS[layout], params, overwrite):
         return root
-    rng = np.random.default_rng(seed)
-    span_max = max(2, int(np.floor(0.2 * fps)))  # frames from onset to offset: ≤ 1/5 s
-    records = []
-    for si in range(subjects):
-        p = _subject_params(rng, (h, w))
-        labels = [c for c in classes for _ in range(clips_per_class)]
-        order = rng.permutation(len(labels))  # the EP number must not give the class away
-        for ci, li in enumerate(order):
-            records.append(_write_clip(rng, p, labels[li], root / "CASME2-RAW" / f"sub{si + 1:02d}", ci + 1,
-                                       fps=fps, span_max=span_max, amplitude=amplitude) | {"subject": si + 1})
+    key = _LAYOUT_SEED[layout]
+    rng = np.random.default_rng(int(seed) if key is None else [int(seed), key])
+    jobs = []
+    for si, labels in enumerate(allocate_clips(rng, s)):
+        p = _subject_params(rng, tuple(s["image_size"]), lighting=s["lighting"], camera_noise=s["camera_noise"])
+        jobs += [(plan, p) for plan in _plan_clips(rng, s, layout, si, p, labels)]
     root.mkdir(parents=True, exist_ok=True)
-    _write_coding(root / CODING_NAME, records)
-    marker.write_text(json.dumps(params))
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:  # OpenCV drawing releases the GIL
+        records = list(pool.map(lambda job: _write_clip(root, layout, job[0], job[1], s), jobs))
+    if LAYOUTS[layout].write_sheet is not None:
+        LAYOUTS[layout].write_sheet(root, records)
+    (root / MARKER_NAME).write_text(json.dumps(params))
     return root
 
 
-__all__ = ["EXPRESSION_AUS", "make_synthetic"]
+def make_synthetic_sets(base, layouts=("casme2",), preset: str = "demo", *, seed: int = 0,
+                        own_vocabulary: bool = False, **overrides) -> dict:
+    """Write one synthetic set per layout, each with its own subjects: ``{layout: root}`` for the readers.
+
+    Args:
+        base: the folder; a lone ``casme2`` set is written into it directly, several layouts into
+            ``base/<layout>``.
+        layouts: names among ``"casme2"``, ``"samm"``, ``"smic"``.
+        preset: as for :func:`make_synthetic`.
+        seed: as for :func:`make_synthetic` (each layout draws different subjects from it).
+        own_vocabulary: write the CASME II layout's generic classes under CASME II's own names
+            (negative → disgust, positive → happiness), so label schemes that map CASME II's
+            vocabulary (``megc3``) keep every class.
+        **overrides: settings for every layout (``fps`` only reaches CASME II: SAMM and SMIC have theirs).
+
+    Returns:
+        ``{layout: Path}``.
+
+    Example:
+        >>> roots = make_synthetic_sets("/tmp/megc", ["casme2", "samm", "smic"], own_vocabulary=True)  # doctest: +SKIP
+        >>> composite(list(roots), roots)  # doctest: +SKIP
+    """
+    layouts = list(layouts)
+    unknown = [n for n in layouts if n not in LAYOUTS]
+    if unknown or not layouts or len(set(layouts)) != len(layouts):
+        raise ValueError(f"make_synthetic_sets: layouts must be distinct names of {sorted(LAYOUTS)}, got {layouts}")
+    base = Path(base)
+    roots = {}
+    for name in layouts:
+        opts = dict(overrides)
+        if name != "casme2":
+            opts.pop("fps", None)
+        elif own_vocabulary:
+            classes = resolve_settings(preset, name, **opts)["classes"]
+            opts["classes"] = tuple(CASME2_NAMES.get(c, c) for c in classes)
+        root = base if layouts == ["casme2"] else base / name
+        roots[name] = make_synthetic(root, preset, layout=name, seed=seed, **opts)
+    return roots
+
+
+__all__ = ["CODING_NAME", "EXPRESSION_AUS", "MARKER_NAME", "PRESETS", "make_synthetic", "make_synthetic_sets"]
