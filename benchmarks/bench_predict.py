@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Harness, add_arguments  # noqa: E402
+from _harness import Harness, add_arguments, print_table  # noqa: E402
 
 # The child process: no kerasmer import, as a TF Serving-like client would load the model.
 CHILD = r"""
@@ -66,7 +66,23 @@ for name, spec in fn.structured_input_signature[1].items():
 out = fn(**args)
 _ = {k: v.numpy() for k, v in out.items()}
 t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2}))
+record = {"import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2}
+# Batch-1 latency after the first call: serving_default as sent, and the model alone (serving_precomputed).
+calls = {"serving_default": (fn, args)}
+if "serving_precomputed" in loaded.signatures:
+    pre = loaded.signatures["serving_precomputed"]
+    spec = list(pre.structured_input_signature[1].values())[0]
+    x = {list(pre.structured_input_signature[1])[0]: tf.zeros([1] + spec.shape.as_list()[1:], spec.dtype)}
+    _ = pre(**x)
+    calls["serving_precomputed"] = (pre, x)
+for label, (f, a) in calls.items():
+    times = []
+    for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 5):
+        t = time.perf_counter()
+        _ = {k: v.numpy() for k, v in f(**a).items()}
+        times.append(time.perf_counter() - t)
+    record[f"{label}_batch1_ms"] = 1000 * sorted(times)[len(times) // 2]
+print(json.dumps(record))
 """
 
 
@@ -151,6 +167,13 @@ def load_block(harness: Harness, exports: dict) -> dict:
                           {name: (lambda name=name: child(name)) for name in exports}, unit="s",
                           higher_is_better=False)
     harness.note("fresh_process_details", details)
+    rows = []
+    for name, records in details.items():  # medians over the rounds of each child's own medians
+        med = {k: sorted(r[k] for r in records)[len(records) // 2] for k in records[0]}
+        rows.append((name, f"{med['load_s']:.2f}", f"{med['first_call_s']:.2f}",
+                     f"{med.get('serving_default_batch1_ms', float('nan')):.1f}",
+                     f"{med.get('serving_precomputed_batch1_ms', float('nan')):.1f}"))
+    print_table("| model | load s | first call s | batch-1 ms, serving_default | batch-1 ms, model input |", rows)
     return block
 
 

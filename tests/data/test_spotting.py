@@ -16,10 +16,6 @@ FPS = 50
 SEEDS = (0, 1, 2)
 F1_FLOOR = 0.8   # measured 1.0 on these three videos (6 of 6 micro-expressions, no false positive)
 
-
-_read = read_video
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     """Three 8 s videos at 50 fps, each with 2 micro-expressions, 2 blinks, a head turn and a macro-expression."""
@@ -27,12 +23,11 @@ def videos(tmp_path_factory):
     for seed in SEEDS:
         path = make_synthetic_video(tmp_path_factory.mktemp("spot") / f"v{seed}.avi", seconds=8, fps=FPS, n_micro=2,
                                     blinks=2, head_turns=1, macro=1, seed=seed)
-        frames = _read(path)
+        frames = read_video(path)
         curve = motion_curve(frames, FPS)
         out.append((path.name, frames, curve, spot_intervals(frames, FPS, curve=curve),
                     pd.read_csv(path.with_suffix(".csv"))))
     return out
-
 
 def test_finds_the_micro_expressions_and_ignores_blinks_head_turns_and_macro(videos):
     for name, frames, _, spotted, truth in videos:
@@ -44,7 +39,6 @@ def test_finds_the_micro_expressions_and_ignores_blinks_head_turns_and_macro(vid
             hits = [s for s in spotted if s.offset >= ev["onset"] and s.onset <= ev["offset"]]
             assert not hits, f"{name}: {ev['kind']} {ev['onset']}-{ev['offset']} reported as {hits}"
 
-
 def test_intervals_are_well_formed_and_the_curve_is_reused(videos):
     name, frames, curve, spotted, _ = videos[0]
     assert curve.shape == (len(frames),) and curve.dtype == np.float32
@@ -55,7 +49,6 @@ def test_intervals_are_well_formed_and_the_curve_is_reused(videos):
         assert (s.offset - s.onset + 1) / FPS <= 0.5
         assert s.score == pytest.approx(float(curve[s.apex]))
         assert s.score > megc_threshold(curve, 0.3)
-
 
 def test_f1_floor_that_random_intervals_of_typical_length_cannot_reach(videos):
     pred = pd.DataFrame([{"video": name, "onset": s.onset, "offset": s.offset}
@@ -73,14 +66,12 @@ def test_f1_floor_that_random_intervals_of_typical_length_cannot_reach(videos):
         f1s.append(evaluate_spotting(pd.DataFrame(rows), truth)["f1"])
     assert np.mean(f1s) < 0.2 and max(f1s) < F1_FLOOR, f1s
 
-
 def test_the_eye_mask_is_what_keeps_blinks_out(videos):
     name, frames, curve, _, truth = videos[0]
     unmasked = motion_curve(frames, FPS, mask_eyes=False)
     for _, blink in truth[truth["kind"] == "blink"].iterrows():
         span = slice(blink["onset"], blink["offset"] + 1)
         assert unmasked[span].max() > 2 * curve[span].max(), f"{name}: blink at {blink['apex']}"
-
 
 def test_global_motion_removal_cancels_an_affine_field():
     yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
@@ -90,14 +81,12 @@ def test_global_motion_removal_cancels_an_affine_field():
     out = remove_global_motion(rigid + local, np.ones((32, 32), bool))
     assert np.abs(out[20:24, 10:14, 1] - 1.0).max() < 0.05 and np.abs(out[:16]).max() < 0.05
 
-
 def test_helpers_on_hand_worked_values():
     assert megc_threshold(np.array([1.0, 1.0, 1.0, 5.0]), 0.25) == pytest.approx(2.0 + 0.25 * 3.0)
     assert (default_k(200), default_k(30), default_k(1)) == (30, 4, 1)
     mask = region_mask((64, 64), eye_boxes=((0.0, 0.0, 0.5, 0.5),))
     assert not mask[10, 10] and mask[40, 40] and not mask[0, 40]      # eye box and border left out
     assert region_mask((64, 64), mask_eyes=False, eye_boxes=((0.0, 0.0, 0.5, 0.5),))[10, 10]
-
 
 @pytest.mark.parametrize("call, message", [
     (lambda f: motion_curve(f.astype(np.float32), 30), "uint8"),

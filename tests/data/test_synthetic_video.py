@@ -8,16 +8,11 @@ from kerasmer.data import EXPRESSION_AUS, make_synthetic_video
 from kerasmer.data.synthetic.video import TRUTH_COLUMNS
 from tests.video import read_video
 
-
-_read = read_video
-
-
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
     path = make_synthetic_video(tmp_path_factory.mktemp("long") / "s01.avi", seconds=7, fps=50, n_micro=2, blinks=1,
                                 head_turns=1, macro=1, seed=3, classes=("negative", "positive"))
-    return path, _read(path), pd.read_csv(path.with_suffix(".csv"))
-
+    return path, read_video(path), pd.read_csv(path.with_suffix(".csv"))
 
 def test_video_holds_what_the_csv_says(video):
     path, frames, truth = video
@@ -36,7 +31,6 @@ def test_video_holds_what_the_csv_says(video):
     macro = truth[truth["kind"] == "macro"].iloc[0]
     assert (macro["offset"] - macro["onset"]) / 50 > 1.0
 
-
 def test_the_face_moves_at_the_listed_events_and_rests_between(video):
     _, frames, truth = video
     f = frames.astype(np.float32)
@@ -44,7 +38,6 @@ def test_the_face_moves_at_the_listed_events_and_rests_between(video):
         moved = np.abs(f[ev["apex"]] - f[ev["onset"]]).mean()
         rest = np.abs(f[ev["onset"]] - f[max(ev["onset"] - (ev["apex"] - ev["onset"]), 0)]).mean()
         assert moved > rest, f"{ev['kind']} at {ev['apex']}: apex differs from onset by {moved:.2f}, rest {rest:.2f}"
-
 
 def test_frame_folder_and_same_seed_same_output(tmp_path):
     a = make_synthetic_video(tmp_path / "a", seconds=3, fps=20, n_micro=1, blinks=0, head_turns=1, macro=0, seed=7)
@@ -58,7 +51,6 @@ def test_frame_folder_and_same_seed_same_output(tmp_path):
     assert not pd.read_csv(tmp_path / "c.csv").drop(columns="video").equals(ta.drop(columns="video"))
     assert len(list(c.iterdir())) == 60
 
-
 @pytest.mark.parametrize("kwargs, message", [
     (dict(seconds=2, n_micro=10), "do not fit in 2"),
     (dict(fps=0), "fps > 0"),
@@ -70,7 +62,6 @@ def test_bad_arguments_are_refused_before_any_frame(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_synthetic_video(tmp_path / "v.avi", **{"seconds": 5, **kwargs})
     assert not list(tmp_path.iterdir())
-
 
 def test_unknown_container_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"v\.mp4.*\.avi"):

@@ -16,12 +16,12 @@ from kerasmer.evaluation.spotting import evaluate_spotting
 from kerasmer.export import export_saved_model
 from kerasmer.inference import run_video
 from kerasmer.training import KeepModel, RunConfig, run
+from tests.video import read_video
 
 CHILD = r"""
 import json, sys
 import numpy as np
 import tensorflow as tf
-from tests.video import read_video
 args = json.load(open(sys.argv[1]))
 fn = tf.saved_model.load(args["model"]).signatures["serving_frames_apex"]
 out = fn(frames=tf.constant(np.load(args["frames"])[None]), apex=tf.constant([args["apex"]], tf.int32))
