@@ -270,10 +270,24 @@ def check_field_values(config: RunConfig, info) -> None:
                          f"its options: {list(info.overrides) or 'none'}")
     if config.input_shape is not None:
         config.input_shape = list(check_input_shape(config.model, config.input_shape, source="config input_shape"))
+    _check_image_channels(config, info)
     _check_synthetic(config.synthetic or {})
     if config.init_from is not None and not Path(config.init_from).is_file():
         raise ValueError(f"config init_from: no such file {config.init_from}")
     check_output_dir(config.output_dir)
+
+
+def _check_image_channels(config: RunConfig, info) -> None:
+    """Image inputs are built grey or RGB: say so before any data is read, not in the first fold.
+
+    EmoResNet's paper input is LARNet's 32-channel feature map (32x32x32), which no reader makes.
+    """
+    shape = tuple(config.input_shape or info.input_shape)
+    if info.modality in ("frame", "dynamic_image", "clip") and int(shape[-1]) not in (1, 3):
+        example = ",".join(str(v) for v in (*shape[:-1], 3))
+        raise ValueError(f"config input_shape: {config.model!r} takes {shape}, but kerasmer.data builds "
+                         f"{info.modality} inputs with 1 (grey) or 3 (RGB) channels; set input_shape, "
+                         f"e.g. --input-shape {example}")
 
 
 def _check_synthetic(options: dict) -> None:

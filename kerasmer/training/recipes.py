@@ -410,6 +410,8 @@ def get_recipe(name: str, protocol: str | None = None, **overrides) -> Recipe:
             None or a protocol without a variant: the base setting.
         **overrides: :class:`Recipe` fields to change (after the variant);
             ``None`` values are ignored so CLI flags left unset keep the recipe's value.
+            ``epochs`` replaces an iteration budget (``iterations`` becomes None); giving
+            both is an error.
 
     Returns:
         A :class:`Recipe`.
@@ -436,7 +438,15 @@ def get_recipe(name: str, protocol: str | None = None, **overrides) -> Recipe:
     if unknown:
         raise ValueError(f"recipe {name!r}: unknown field(s) {unknown}; fields: {sorted(fields)}")
     changes = {k: _coerce(name, k, v) for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(for_protocol(RECIPES[name], protocol), **changes)
+    base = for_protocol(RECIPES[name], protocol)
+    if "epochs" in changes:
+        if "iterations" in changes:
+            raise ValueError(f"recipe {name!r}: set epochs ({changes['epochs']}) or iterations "
+                             f"({changes['iterations']}), not both: one of them fixes the training length")
+        # An explicit epoch count is the training length asked for; a paper's iteration budget would
+        # otherwise win silently (resolve_epochs) and train e.g. LARNet's 12,000 steps for "--epochs 10".
+        changes["iterations"] = None
+    return dataclasses.replace(base, **changes)
 
 
 def for_protocol(recipe: Recipe, protocol: str | None) -> Recipe:

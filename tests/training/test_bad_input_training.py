@@ -53,3 +53,12 @@ def test_a_second_run_into_a_busy_directory_refuses_before_reading_data(syntheti
         with pytest.raises(RunLockedError, match=r"is in use by pid \d+ on host .* since "):
             run(_config(synthetic_root, out), progress=False, log=lambda s: None)
     assert not (out / "run.json").exists()
+
+
+def test_an_input_with_channels_no_reader_makes_is_refused_before_any_data(tmp_path):
+    # EmoResNet's paper input is a 32-channel feature map: as a training input it used to fail inside the
+    # first fold's normalisation, after the data was written; now the config names the fix at once.
+    with pytest.raises(ValueError, match=r"input_shape: 'emoresnet' takes \(32, 32, 32\).*--input-shape 32,32,3"):
+        RunConfig(model="emoresnet", output_dir=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    assert RunConfig(model="emoresnet", input_shape=[32, 32, 3], output_dir=str(tmp_path / "ok")).input_shape == [32, 32, 3]

@@ -246,3 +246,13 @@ def test_recipe_data_settings_reach_training_batches_only_with_run_options_first
     assert calls[0]["balance"] == "oversample" and calls[0]["augment"]["rotation"] == 8.0 and calls[0]["training"]
     for kw in calls[1:]:  # validation and test: never augmented nor resampled
         assert not kw["training"] and "augment" not in kw and "balance" not in kw
+
+
+def test_an_epoch_override_replaces_the_papers_iteration_budget():
+    # LARNet's recipe counts 12,000 iterations; "--epochs 10" used to be ignored by resolve_epochs.
+    assert get_recipe("larnet").iterations == 12000
+    r = get_recipe("larnet", epochs=10)
+    assert r.iterations is None and r.resolve_epochs(steps_per_epoch=2) == 10
+    assert get_recipe("larnet", epochs=None).iterations == 12000  # an unset CLI flag keeps the paper's
+    with pytest.raises(ValueError, match="set epochs .* or iterations .*not both"):
+        get_recipe("larnet", epochs=10, iterations=500)
