@@ -172,6 +172,7 @@ class FoldState:
     parts: dict = dataclasses.field(default_factory=dict)  # "train" / "val" / "test" -> rows
     normalization: tuple | None = None
     options: dict = dataclasses.field(default_factory=dict)  # make_dataset options of every split
+    pipelines: dict = dataclasses.field(default_factory=dict)  # part -> make_dataset's reuse dict
     train_options: dict = dataclasses.field(default_factory=dict)
     steps_per_epoch: int = 1
     epochs: int = 1
@@ -416,8 +417,9 @@ class FoldTrainer:
         options = dict(state.options, class_names=list(self.spec.class_names), label_column=self.spec.label_column,
                        batch_size=self.spec.recipe.batch_size, normalization=state.normalization)
         if training:
-            # A fresh pipeline per epoch (decoded inputs are cached by the data layer), seeded by epoch.
-            options.update(state.train_options, cache=False)
+            # A dataset per epoch, seeded by epoch; the fold's inputs stay cached (tf.data ``.cache()``) and its
+            # augmentation traced in ``state.pipelines``, so an epoch only draws its order and transforms.
+            options.update(state.train_options, reuse=state.pipelines.setdefault(part, {}))
         return kdata.make_dataset(state.parts[part], training=training, seed=seed, **options)
 
     def fit(self, state: FoldState) -> None:

@@ -159,6 +159,31 @@ def test_second_epoch_does_not_decode(df):
         assert (decodes() > mid) == second_epoch_decodes
 
 
+@pytest.mark.parametrize("options", [{}, {"augment": False}, {"balance": "oversample"}])
+def test_reuse_gives_the_same_batches_without_decoding_again(df, options):
+    """A dataset per epoch with ``reuse`` (as the fold trainer builds them): the batches of fresh builds,
+    the inputs read from the first epoch's tf.data cache, and rebuilt when the rows change."""
+    kw = dict(modality="dynamic_image", input_shape=DI, class_names=CLASSES, batch_size=3, training=True,
+              normalization=(np.full(3, 5.0), np.full(3, 2.0)), **options)
+    reuse = {}
+    for seed in (3, 4):
+        kept = _epoch(make_dataset(df, seed=seed, reuse=reuse, **kw))
+        fresh = _epoch(make_dataset(df, seed=seed, **kw))
+        for a, b in zip(kept, fresh):
+            np.testing.assert_array_equal(a, b)
+    first_inputs, first_key = reuse["inputs"], reuse["key"]
+    if not options.get("balance"):
+        clear_input_cache()  # only the kept tf.data cache can spare the decoding now
+        start = decodes()
+        _epoch(make_dataset(df, seed=5, reuse=reuse, **kw))
+        assert decodes() == start and reuse["inputs"] is first_inputs
+    fewer = df.iloc[1:]
+    x, y = _epoch(make_dataset(fewer, seed=5, reuse=reuse, **kw))
+    assert reuse["key"] != first_key and (first_inputs is None or reuse["inputs"] is not first_inputs)
+    assert options.get("balance") or len(x) == len(fewer)  # balanced epochs draw classes x largest class
+    np.testing.assert_array_equal(y, _epoch(make_dataset(fewer, seed=5, **kw))[1])
+
+
 @register_input_builder("test_still_clip")
 def _still_clip(row, input_shape):
     """T identical frames with a left-right gradient, so any geometric change shows."""

@@ -178,7 +178,7 @@ def image_augment(settings: Mapping, input_shape, seed: int):
 
     def apply(x, rnd):
         # sub-seeds s + [0, k]: k = 1..6 as in earlier versions, so their outputs are unchanged
-        s = tf.stack([tf.cast(rnd, tf.int64), tf.constant(seed, tf.int64)])
+        s = tf.stack([tf.cast(rnd, tf.int64), tf.cast(seed, tf.int64)])  # seed: an int or a traced int64
         if clip:  # fold T into channels so one transform moves every frame alike
             t, h, w, c = input_shape
             x = tf.reshape(tf.transpose(x, (1, 2, 0, 3)), (h, w, t * c))
@@ -287,7 +287,7 @@ def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0
     max_angle = math.radians(float(rotation))
 
     def apply(x, rnd):
-        s = tf.stack([tf.cast(rnd, tf.int64), tf.constant(seed, tf.int64)])
+        s = tf.stack([tf.cast(rnd, tf.int64), tf.cast(seed, tf.int64)])  # seed: an int or a traced int64
         u, v, strain = x[..., 0], x[..., 1], x[..., 2]
         if flip:
             do = tf.random.stateless_uniform((), seed=s + [0, 1]) < 0.5

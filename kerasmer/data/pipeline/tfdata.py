@@ -244,7 +244,7 @@ def _one_hot_labels(df, class_names, label_column) -> np.ndarray:
 def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: Sequence[str],
                  label_column: str = "emotion", batch_size: int = 16, training: bool = False, seed: int = 0,
                  augment=None, normalization=None, cache: bool = True, balance: bool = False, apex=None,
-                 face=None, sampler=None, flow=None, cache_dir=None):
+                 face=None, sampler=None, flow=None, cache_dir=None, reuse: dict | None = None):
     """A ``tf.data.Dataset`` of ``(x, y)`` batches for ``df``'s clips.
 
     Pipeline: build inputs (decode, crop, sample, flow …; parallel, order kept;
@@ -278,6 +278,10 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
         cache_dir: folder of the on-disk preprocessing cache (see
             :func:`preprocess_cache`): inputs missing there are built first, then
             all are read from the ``.npy`` files with TensorFlow ops.
+        reuse: a dict the caller keeps between calls on the same rows and options (e.g. one per fold and
+            part, for a dataset per epoch): the labels, the source, its filled ``.cache()`` and the traced
+            augmentation are kept in it, so a later call only draws the new seed's order and transforms
+            (the same batches as without it).  ``None``: everything is built anew.
 
     Returns:
         ``tf.data.Dataset`` yielding x float32 ``[B, *input_shape]`` and one-hot y
@@ -305,22 +309,148 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
                          "evaluate on the clips as they are")
     input_shape = tuple(int(v) for v in input_shape)
     df = df.reset_index(drop=True)
-    labels = _one_hot_labels(df, list(class_names), label_column)
     settings = resolve_augment(augment, training)
     if normalization is None:
         normalization = fit_normalization(df, modality=modality, input_shape=input_shape, apex=apex, face=face,
                                           sampler=sampler, flow=flow, cache_dir=cache_dir)
+    user_keys = tuple(augment) if isinstance(augment, Mapping) else ()
+    fixed = _fixed_parts(df, reuse, class_names=list(class_names), label_column=label_column, modality=modality,
+                         input_shape=input_shape, builder=builder, cache_dir=cache_dir, cache=cache,
+                         balance=balance, settings=settings, user_keys=user_keys, normalization=normalization)
+    return _seeded_part(fixed, draws=draws, training=training, balance=balance, seed=seed).batch(
+        batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _seeded_part(fixed: dict, *, draws: int, training: bool, balance, seed: int):
+    """The part of a pipeline a seed draws, on :func:`_fixed_parts`: the order (shuffled or class-balanced)
+    and the augmentation, then the normalisation where the fixed part has not applied it.
+
+    Args:
+        fixed: :func:`_fixed_parts`' dict.
+        draws, training, balance, seed: as in :func:`make_dataset` (``draws`` from :func:`epoch_draws`).
+
+    Returns:
+        The unbatched ``(x, y)`` dataset of one epoch.
+
+    Example:
+        >>> ds = _seeded_part(fixed, draws=72, training=True, balance=False, seed=3).batch(25)  # doctest: +SKIP
+    """
+    if balance:
+        return _augment_and_normalize(_balanced(fixed["source"], fixed["labels"], draws, seed), fixed, seed)
+    ds = fixed["inputs"]  # normalised already, unless augmentation comes first
+    if training:
+        ds = ds.shuffle(len(fixed["labels"]), seed=seed, reshuffle_each_iteration=True)
+    return _augment_and_normalize(ds, fixed, seed) if fixed["augment"] is not None else ds
+
+
+def _fixed_parts(df: pd.DataFrame, reuse: dict | None, *, class_names: list, label_column: str, modality: str,
+                 input_shape: tuple, builder, cache_dir, cache: bool, balance, settings, user_keys,
+                 normalization) -> dict:
+    """The parts of a pipeline that no seed changes: labels, the source, the (cached) inputs, the augmentation.
+
+    Built anew unless ``reuse`` holds parts built from the same rows, labels and options: then a new epoch's
+    dataset keeps the filled ``.cache()`` and the traced augmentation, and only draws its order and transforms.
+
+    Args:
+        df: the rows (index reset), their labels in ``label_column``.
+        reuse: a dict the caller keeps between calls (e.g. one per fold and part), or None.
+        class_names, label_column, modality, input_shape, builder, cache_dir, cache, balance: as in
+            :func:`make_dataset` (``builder`` from :func:`make_input_builder`).
+        settings, user_keys: the resolved augmentation (None: none) and the keys the caller set.
+        normalization: ``(mean, std)`` or False (none).
+
+    Returns:
+        ``{"key", "labels", "source", "inputs", "augment", "normalize"}``: ``inputs`` is the whole set in row
+        order, normalised unless augmented (None with ``balance``); ``augment`` is ``fn(x, rnd, seed)``
+        (augmentation, then normalisation) or None; ``normalize`` is ``fn(x)`` or None.
+
+    Example:
+        >>> parts = {}  # kept by the caller: the second make_dataset(..., reuse=parts) reuses the first's
+        >>> ds = make_dataset(train_df, ..., training=True, seed=1, reuse=parts)  # doctest: +SKIP
+    """
+    key = (tuple(df.get("subject", df.index).astype(str)), tuple(df.get("clip", df.index).astype(str)),
+           tuple(df[label_column].astype(str)), tuple(class_names), modality, input_shape, str(cache_dir),
+           json.dumps(builder_config(builder, modality), sort_keys=True, default=str), bool(cache), str(balance),
+           json.dumps(settings, sort_keys=True, default=str), tuple(user_keys),
+           None if normalization is False else tuple(np.asarray(v, np.float32).tobytes() for v in normalization))
+    if reuse is not None and reuse.get("key") == key:
+        return reuse
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    labels = _one_hot_labels(df, class_names, label_column)
+    normalize = _normalizer(normalization, input_shape)
+    augment_fn = _seeded_augment(settings, input_shape, modality, user_keys, normalize) if settings else None
     disk = preprocess_cache(cache_dir, df, builder, modality) if cache_dir is not None else None
     source = _source(df, labels, modality, input_shape, builder, disk)
-    if balance:
-        ds = _balanced(source, labels, draws, seed)
-    else:
-        ds = source(np.arange(len(df)), cache)
-        if training:
-            ds = ds.shuffle(len(df), seed=seed, reshuffle_each_iteration=True)
-    user_keys = tuple(augment) if isinstance(augment, Mapping) else ()
-    apply = make_augment(settings, input_shape, seed, modality, user_keys) if settings else None
-    return _augment_and_normalize(ds, apply, seed, normalization).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    inputs = None if balance else source(np.arange(len(df)), cache)
+    if inputs is not None and augment_fn is None and normalize is not None:
+        # elementwise, so it may come before the shuffle: the same values, and no map to trace per epoch
+        inputs = inputs.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=True)
+    parts = {"key": key, "labels": labels, "source": source, "augment": augment_fn, "normalize": normalize,
+             "inputs": inputs}
+    if reuse is not None:
+        reuse.clear()
+        reuse.update(parts)
+    return parts
+
+
+def _seeded_augment(settings: dict, input_shape: tuple, modality: str, user_keys, normalize=None):
+    """``fn(x, rnd, seed)``: :func:`make_augment`'s transform traced once, the seed an input, so epochs share it.
+
+    Args:
+        settings, input_shape, modality, user_keys: as for :func:`~kerasmer.data.pipeline.augment.make_augment`.
+        normalize: ``fn(x)`` applied after the augmentation (:func:`_normalizer`), or None.
+
+    Returns:
+        A ``tf.function`` of (x float32 ``input_shape``, rnd int64, seed int64); for an int seed its outputs
+        are those of ``normalize(make_augment(settings, input_shape, seed, modality, user_keys)(x, rnd))``.
+
+    Raises:
+        ValueError: bad settings for the modality (from ``make_augment``), when called, before any data is read.
+
+    Example:
+        >>> fn = _seeded_augment(resolve_augment(True, True), (32, 32, 3), "frame", ())  # doctest: +SKIP
+        >>> y = fn(x, tf.constant(7, tf.int64), tf.constant(0, tf.int64))  # doctest: +SKIP
+    """
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    make_augment(settings, input_shape, 0, modality, user_keys)  # its checks raise here, not inside a trace
+    scalar = tf.TensorSpec((), tf.int64)
+
+    @tf.function(input_signature=(tf.TensorSpec(input_shape, tf.float32), scalar, scalar))
+    def fn(x, rnd, seed):
+        x = make_augment(settings, input_shape, seed, modality, user_keys)(x, rnd)
+        return x if normalize is None else normalize(x)
+
+    return fn
+
+
+def _normalizer(normalization, input_shape: tuple):
+    """``fn(x) = (x - mean) / std`` per channel, traced once (None when ``normalization`` is False).
+
+    Args:
+        normalization: ``(mean, std)``, arrays of shape (C,), or False.
+        input_shape: the input shape without batch.
+
+    Returns:
+        A ``tf.function`` of one float32 input of ``input_shape``, or None.
+
+    Example:
+        >>> fn = _normalizer((np.zeros(3), np.ones(3)), (8, 8, 3))  # doctest: +SKIP
+    """
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    if normalization is False:
+        return None
+    mean = tf.constant(np.asarray(normalization[0], np.float32))
+    std = tf.constant(np.asarray(normalization[1], np.float32))
+
+    @tf.function(input_signature=(tf.TensorSpec(input_shape, tf.float32),))
+    def fn(x):
+        return (x - mean) / std
+
+    return fn
 
 
 BALANCE_CHOICES = (False, True, "epoch", "oversample")
@@ -360,19 +490,20 @@ def epoch_draws(class_counts: Sequence[int], balance=False) -> int:
     return sum(counts)
 
 
-def _augment_and_normalize(ds, apply, seed: int, normalization):
-    """``apply(x, rnd)`` (if any) with one fresh random number per element and epoch (seeded), then
-    ``(x - mean) / std`` unless ``normalization`` is False."""
+def _augment_and_normalize(ds, fixed: dict, seed: int):
+    """``fixed["augment"]`` (augmentation, then normalisation) with one fresh random number per element and
+    epoch (seeded); without augmentation ``fixed["normalize"]`` alone, if any.  One map: each map costs a
+    trace per epoch's dataset."""
     import tensorflow as tf  # heavy: loads only when a dataset is built
 
-    if apply is not None:
+    fn, normalize = fixed["augment"], fixed["normalize"]
+    if fn is not None:
+        seed_t = tf.constant(seed, tf.int64)
         rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (apply(xy[0], r), xy[1]),
-                                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if normalization is not False:
-        mean = tf.constant(np.asarray(normalization[0], np.float32))
-        std = tf.constant(np.asarray(normalization[1], np.float32))
-        ds = ds.map(lambda x, y: ((x - mean) / std, y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (fn(xy[0], r, seed_t), xy[1]),
+                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if normalize is not None:
+        return ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds
 
 
