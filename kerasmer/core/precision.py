@@ -11,9 +11,29 @@ computes correctly:
   (the guard below);
 * ``float32`` otherwise: on a CPU without bf16 units, bf16 is emulated and slower.
 
+**Inference chooses differently** (``purpose="inference"``, used by
+:func:`kerasmer.inference.load_served_model`): on a CPU without a GPU,
+``"auto"`` picks ``float32`` even where the CPU has native bfloat16, because
+per-frame (batch-1) inference is what video needs and bf16 does not win there.
+Measured with TF 2.21 / oneDNN 3.7.3 on 2 cores with AVX-512 BF16 (issue 16):
+LARNet at batch 1 took 219 ms in float32 and 239 ms in mixed_bfloat16 on a
+quiet machine.  A trace of one batch-1 call shows why: the convolutions take
+about half the time in bf16, but mixed precision adds ~1,350 Cast ops per call
+(12% of the op time: every conv/dense kernel and bias is cast each call, and
+each of the 373 batch norms casts its input to float32 and back), and the
+unfused batch-norm Mul/AddV2 and the ReLUs are memory-bound.  Batched
+inference is different: at batch 4 bf16 was ~2x faster than float32
+(interleaved, on a loaded machine: indicative), so a caller that batches many
+inputs should ask for ``"bf16"`` explicitly.  Training keeps bf16 (``"auto"``
+with the default ``purpose="training"``).  On a GPU both pick
+``mixed_float16``.  A model trained in mixed precision loses nothing served in
+float32: its variables are float32 already (:func:`float32_model`); served in
+bf16, :func:`bfloat16_serving_model` stores its conv weights in bf16 once.
+
 :func:`validate_precision` checks and normalises a setting without touching
 TensorFlow (a config can be validated before anything is written);
-:func:`resolve_precision` also resolves ``"auto"``; :func:`precision_scope`
+:func:`resolve_precision` also resolves ``"auto"`` for a purpose (training or
+inference); :func:`precision_scope`
 sets the resolved policy as Keras' global policy for a ``with`` block and puts
 the previous one back afterwards.
 
@@ -85,6 +105,8 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # guard (to reproduce the bug, or to check whether a new TensorFlow still needs
 # it).  Read at build time, so it can be toggled between model builds.
 DISABLE_ENV = "KERASMER_DISABLE_BF16_GUARD"
+# What a policy is resolved for: "auto" may choose differently for each (see the module docstring).
+PURPOSES = ("training", "inference")
 
 
 # ------------------------------------------------------------------ choosing
@@ -166,11 +188,31 @@ def validate_precision(precision: str) -> str:
     return name
 
 
-def resolve_precision(precision: str, *, gpu_available: bool | None = None, cpu_bf16: bool | None = None) -> str:
+def _auto_policy(purpose: str, gpu_available: bool | None, cpu_bf16: bool | None) -> tuple[str, str]:
+    """``"auto"``'s choice for ``purpose`` and the reason, for :func:`resolve_precision`."""
+    gpu = _gpu_available() if gpu_available is None else bool(gpu_available)
+    if gpu:
+        return "mixed_float16", "a GPU is visible"
+    bf16 = cpu_supports_bf16() if cpu_bf16 is None else bool(cpu_bf16)
+    if not bf16:
+        return "float32", "no GPU and no native bfloat16 on this CPU"
+    if purpose == "inference":
+        # Measured: at batch 1 (per-frame video) bf16 is no faster than float32 on a CPU (casts and
+        # memory-bound element-wise ops outweigh the faster convolutions); see the module docstring.
+        return "float32", "inference on a CPU: float32 is as fast as bfloat16 at batch 1, and exact"
+    return "mixed_bfloat16", "no GPU; the CPU has native bfloat16 (AVX512_BF16/AMX)"
+
+
+def resolve_precision(precision: str, *, purpose: str = "training", gpu_available: bool | None = None,
+                      cpu_bf16: bool | None = None) -> str:
     """Turn a precision setting into a Keras dtype policy name.
 
     Args:
         precision: as for :func:`validate_precision`.
+        purpose: ``"training"`` (the default) or ``"inference"``; only
+            ``"auto"`` depends on it: for inference on a CPU without a GPU it
+            picks ``float32`` even where the CPU has native bfloat16 (module
+            docstring: bf16 inference is slower there).
         gpu_available: override GPU detection (for tests); detected when None.
         cpu_bf16: override CPU bf16 detection (for tests); detected when None.
 
@@ -179,24 +221,20 @@ def resolve_precision(precision: str, *, gpu_available: bool | None = None, cpu_
         (and for ``"auto"``, the reason) is logged at INFO level.
 
     Raises:
-        ValueError: as :func:`validate_precision`.
+        ValueError: as :func:`validate_precision`, or an unknown ``purpose``.
 
     Example:
         >>> resolve_precision("auto", gpu_available=False, cpu_bf16=True)
         'mixed_bfloat16'
+        >>> resolve_precision("auto", purpose="inference", gpu_available=False, cpu_bf16=True)
+        'float32'
     """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
     name = validate_precision(precision)
     if name == "auto":
-        gpu = _gpu_available() if gpu_available is None else bool(gpu_available)
-        if gpu:
-            resolved, why = "mixed_float16", "a GPU is visible"
-        else:
-            bf16 = cpu_supports_bf16() if cpu_bf16 is None else bool(cpu_bf16)
-            if bf16:
-                resolved, why = "mixed_bfloat16", "no GPU; the CPU has native bfloat16 (AVX512_BF16/AMX)"
-            else:
-                resolved, why = "float32", "no GPU and no native bfloat16 on this CPU"
-        logger.info("precision='auto' -> %s (%s)", resolved, why)
+        resolved, why = _auto_policy(purpose, gpu_available, cpu_bf16)
+        logger.info("precision='auto' for %s -> %s (%s)", purpose, resolved, why)
         return resolved
     if name == "mixed_float16" and gpu_available is False:
         # Explicit requests are honoured, but float16 on a CPU is emulated and slow.
@@ -287,6 +325,105 @@ def as_policy(policy) -> keras.DTypePolicy:
     if isinstance(policy, keras.DTypePolicy):
         return policy
     return keras.dtype_policies.get(policy)
+
+
+def _half_precision_layers(model: keras.Model) -> list:
+    """The layers of ``model`` (nested models included) that compute in bfloat16 or float16."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += _half_precision_layers(layer)
+        elif layer.dtype_policy.compute_dtype in ("bfloat16", "float16"):
+            found.append(layer)
+    return found
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """``model`` computing in float32 everywhere, with the same weights; ``model`` itself if it already does.
+
+    A model trained under ``mixed_bfloat16`` or ``mixed_float16`` keeps its
+    variables in float32, so serving it in float32 changes no weight, only the
+    arithmetic (and removes the casts around every float32 layer).  Layers
+    computing in half precision are rebuilt from their config with
+    ``dtype="float32"``; the weights are copied over.
+
+    Args:
+        model: a built functional or sequential ``keras.Model``.
+
+    Returns:
+        A ``keras.Model`` with the same name, layer names, inputs, outputs and
+        weights, every layer computing in float32.
+
+    Raises:
+        ValueError: ``model`` is not a ``keras.Model``.
+
+    Example:
+        >>> served = float32_model(keras.saving.load_model("bf16_run/model.keras"))  # doctest: +SKIP
+        >>> {layer.compute_dtype for layer in served.layers}                          # doctest: +SKIP
+        {'float32'}
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}")
+    if not _half_precision_layers(model):
+        return model
+    return _rebuild(model, lambda layer: "float32")
+
+
+# Layers whose weights only feed a matmul or a convolution: stored in bfloat16 they give the same
+# result as mixed_bfloat16, which casts them to bfloat16 on every call.
+_BF16_WEIGHT_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
+
+
+def bfloat16_serving_model(model: keras.Model) -> keras.Model:
+    """A mixed_bfloat16 ``model`` whose conv and dense weights are stored in bfloat16, for inference only.
+
+    Under ``mixed_bfloat16`` every conv and dense layer casts its float32
+    kernel and bias to bfloat16 on every call: LARNet's 88M weights, 351 MB
+    read and 175 MB written per forward pass, whatever the batch.  Rebuilt with
+    the pure ``"bfloat16"`` policy those layers hold the already-rounded values
+    and cast nothing, so the outputs are the same as the mixed model's; every
+    other layer (batch norms, the float32 head, guarded Conv3Ds) is kept as it
+    is.  Not for training: bfloat16 variables cannot take small updates.
+
+    Args:
+        model: a built ``keras.Model``, typically built or trained under ``mixed_bfloat16``.
+
+    Returns:
+        The rebuilt model (same name, layer names and graph), or ``model`` itself
+        when no conv or dense layer computes in bfloat16.
+
+    Raises:
+        ValueError: ``model`` is not a ``keras.Model``.
+
+    Example:
+        >>> fast = bfloat16_serving_model(kerasmer.build_model("larnet", precision="bf16"))  # doctest: +SKIP
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}")
+
+    def dtype_for(layer):
+        bf16 = isinstance(layer, _BF16_WEIGHT_LAYERS) and layer.dtype_policy.compute_dtype == "bfloat16"
+        return "bfloat16" if bf16 else None
+
+    if not any(dtype_for(layer) for layer in model.layers):
+        return model
+    return _rebuild(model, dtype_for)
+
+
+def _rebuild(model: keras.Model, dtype_for) -> keras.Model:
+    """Clone ``model`` giving each layer the policy ``dtype_for(layer)`` (None: keep its own); copy the weights."""
+
+    def rebuild(layer):
+        config = layer.get_config()
+        dtype = dtype_for(layer)
+        if dtype is not None and "dtype" in config:
+            config["dtype"] = dtype
+        return layer.__class__.from_config(config)
+
+    # clone_model keeps the graph and the layer names; set_weights casts float32 values to a bf16 variable
+    copy = keras.models.clone_model(model, clone_function=rebuild)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 # ------------------------------------------------------------------ recording

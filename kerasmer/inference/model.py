@@ -17,6 +17,14 @@ Where the facts come from:
   same keys as ``kerasmer.json`` when one exists.  A ``.keras`` file itself holds no normalisation: without
   one of these (or the ``normalization=`` argument) the inputs are fed **unnormalised**, which is right only
   for models trained without it; ``kerasmer predict`` prints a line saying so.
+
+Precision: a ``.keras`` file is served in the policy :func:`kerasmer.core.precision.resolve_precision` picks for
+``purpose="inference"`` (``precision="auto"``: float32 on a CPU, where bf16 measured no faster at batch 1;
+see ``kerasmer/core/precision.py``).  When that is float32, a model trained in mixed precision is rebuilt to compute
+in float32 (:func:`kerasmer.core.precision.float32_model`; its weights are float32 already); a mixed policy keeps
+the layers' saved policies, and under ``mixed_bfloat16`` the conv and dense weights are stored in bfloat16 once
+instead of cast on every call (:func:`kerasmer.core.precision.bfloat16_serving_model`, same outputs).  An
+export runs in the precision its graph was exported in.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasmer.core.precision import bfloat16_serving_model, float32_model, resolve_precision, validate_precision
 from kerasmer.export.loading import ExportError, load_exported
 from kerasmer.export.signatures import PRECOMPUTED
 from kerasmer.models import model_info
@@ -115,13 +124,19 @@ def _registry_facts(name: str) -> dict:
             "class_names": list(info.class_names) if info.class_names else None}
 
 
-def load_served_model(path: str | os.PathLike, *, normalization=None, class_names=None) -> ServedModel:
+def load_served_model(path: str | os.PathLike, *, normalization=None, class_names=None,
+                      precision: str = "auto") -> ServedModel:
     """Load an exported SavedModel (``saved_models/<name>[/<version>]``) or a ``.keras`` file for inference.
 
     Args:
         path: the export's base path (the newest version is used), a version directory, or a ``.keras`` file.
         normalization: ``(mean, std)`` to apply before the model (``.keras`` files; exports apply theirs in-graph).
         class_names: override the stored class names.
+        precision: the policy a ``.keras`` model computes in, resolved for inference
+            (:func:`kerasmer.core.precision.resolve_precision` with ``purpose="inference"``): ``"auto"`` is
+            float32 on a CPU; ``"float32"`` rebuilds a mixed-precision model to compute in float32; a mixed
+            policy keeps the layers' saved policies (``"bf16"`` with its conv weights stored in bfloat16, the
+            faster choice for batches of 4 or more).  Ignored for exports (their graph fixes it).
 
     Returns:
         A :class:`ServedModel`.
@@ -129,19 +144,21 @@ def load_served_model(path: str | os.PathLike, *, normalization=None, class_name
     Raises:
         InferenceError: a missing path, a SavedModel from another program (no ``assets.extra/kerasmer.json``),
             a model whose modality cannot be built from frames, or a ``.keras`` file whose modality is unknown.
+        ValueError: an unknown ``precision``.
 
     Example:
         >>> served = load_served_model("saved_models/learnet")  # doctest: +SKIP
         >>> served.modality, served.input_shape  # doctest: +SKIP
         ('dynamic_image', (112, 112, 3))
     """
+    precision = validate_precision(precision)  # a bad name fails before any loading
     path = Path(path)
     if not path.exists():
         raise InferenceError(f"{path}: no such model file or directory")
     if path.is_file():
         if path.suffix != ".keras":
             raise InferenceError(f"{path}: a model must be a .keras file or a SavedModel directory")
-        served = _load_keras(path, normalization)
+        served = _load_keras(path, normalization, precision)
     else:
         served = _load_saved_model(path)
         if normalization is not None:
@@ -169,7 +186,7 @@ def _run_facts(path: Path) -> dict:
     return facts
 
 
-def _load_keras(path: Path, normalization) -> ServedModel:
+def _load_keras(path: Path, normalization, precision: str = "auto") -> ServedModel:
     sidecar = Path(str(path) + ".json")
     meta = {**_run_facts(path), **(json.loads(sidecar.read_text()) if sidecar.exists() else {})}
     try:
@@ -177,6 +194,11 @@ def _load_keras(path: Path, normalization) -> ServedModel:
     except Exception as err:  # noqa: BLE001 (Keras raises many types for a bad archive)
         raise InferenceError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    policy = resolve_precision(precision, purpose="inference")
+    if policy == "float32":
+        model = float32_model(model)  # mixed-precision training keeps float32 weights: nothing is lost
+    elif policy == "mixed_bfloat16":
+        model = bfloat16_serving_model(model)  # same outputs, no per-call weight casts
     facts = {**_registry_facts(model.name), **{k: v for k, v in meta.items() if v is not None}}
     if "modality" not in facts:
         raise InferenceError(f"{path}: model {model.name!r} is not registered and has no {sidecar.name} saying its "
@@ -188,6 +210,7 @@ def _load_keras(path: Path, normalization) -> ServedModel:
                          facts.get("sampler"), _class_names(path, facts, count),
                          float(facts.get("fps", DEFAULT_MODEL_FPS)), norm, facts.get("flow"),
                          call=lambda x: model(x, training=False))
+    served.keras_model = model  # the model actually called (float32 when the precision resolved to it)
     return served
 
 
