@@ -127,3 +127,43 @@ def test_each_weight_is_stored_once(model, tmp_path):
     weight_bytes = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
     folder_bytes = sum(p.stat().st_size for p in (out / "variables").iterdir())
     assert weight_bytes <= folder_bytes <= 1.05 * weight_bytes, (folder_bytes, weight_bytes)
+
+
+def _tiny_conv_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv_a")(inputs)
+    x = keras.layers.BatchNormalization(name="bn_a")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x), name="tiny_conv")
+
+
+def test_the_model_graph_is_stored_once(tmp_path):
+    # issue 16: a fresh process imports every function of saved_model.pb into a Python graph, with a placeholder
+    # per captured weight, so load time grows with (copies of the model) x (functions taking every weight).
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = _tiny_conv_model()
+    out = export_saved_model(model, tmp_path / "tiny", modality="frame", warmup=False)
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((out / "saved_model.pb").read_bytes())
+    graph = proto.meta_graphs[0]
+    keys = set(graph.signature_def) - {"__saved_model_init_op"}
+    assert keys == {"serve", "serving_default", "serving_frames_apex", "serving_bytes", "serving_precomputed"}
+    library = graph.graph_def.library.function
+    convs = [fn.signature.name for fn in library for node in fn.node_def if node.op == "Conv2D"]
+    # the model's two convolutions, in one function that every signature calls (not one copy per signature)
+    assert len(convs) == 2 and len(set(convs)) == 1, convs
+    reads = [fn.signature.name for fn in library for node in fn.node_def if node.op == "ReadVariableOp"
+             and "traced_save" not in fn.signature.name]
+    assert len(reads) == len(model.weights) and set(reads) == set(convs)
+    # no per-layer Keras call functions are saved
+    layer_fns = [fn.signature.name for fn in library for layer in model.layers if layer.name in fn.signature.name]
+    assert not layer_fns, layer_fns
+    # Functions taking every weight: one wrapper per signature key, the 4 distinct signature functions (the model's
+    # own among them) and the checkpoint's save and restore; an extra nesting level or copy would add more.
+    capturing = [fn.signature.name for fn in library if len(fn.signature.input_arg) >= len(model.weights)]
+    assert len(capturing) <= len(keys) + 4 + 2, sorted(capturing)
