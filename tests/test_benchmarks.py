@@ -153,3 +153,58 @@ def test_peer_pytorch_without_torch(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "PyTorch is not installed" in proc.stdout and "optional peer" in proc.stdout
+
+
+# --- benchmarks/leaderboard.py (issue 12): every registered model has a row; a row's command is its run -----
+
+_lb_spec = importlib.util.spec_from_file_location("leaderboard", BENCH / "leaderboard.py")
+leaderboard = importlib.util.module_from_spec(_lb_spec)
+sys.modules["leaderboard"] = leaderboard  # its dataclasses look their module up while the file runs
+_lb_spec.loader.exec_module(leaderboard)
+
+
+def test_leaderboard_has_a_row_per_registered_model():
+    import kerasmer
+
+    assert sorted(r.model for r in leaderboard.ROWS) == sorted(kerasmer.list_models())
+
+
+@pytest.mark.parametrize("row", leaderboard.ROWS, ids=lambda r: r.model)
+def test_leaderboard_row_command_is_the_run_it_makes(row, tmp_path):
+    # The command printed beside each row, given to `kerasmer train`'s own parser, makes the same config as
+    # the row (model, input, recipe overrides, precision, synthetic set, seeds): the table can be reproduced.
+    from kerasmer.cli.main import build_parser
+    from kerasmer.cli.train import config_from_args
+
+    args = leaderboard.parse_args(["--out", str(tmp_path)])
+    settings = leaderboard.row_settings(row, args)
+    ours = leaderboard.run_config(row, settings, args)
+    argv = leaderboard.full_command(row, args, full=False).split()[1:]
+    theirs = config_from_args(build_parser().parse_args(argv))
+    for field in ("model", "input_shape", "recipe_overrides", "precision", "seeds", "protocol", "recipe"):
+        assert getattr(theirs, field) == getattr(ours, field), field
+    for key in ("preset", "seed", "subjects"):
+        assert theirs.synthetic[key] == ours.synthetic[key], key
+    full = config_from_args(build_parser().parse_args(leaderboard.full_command(row, args).split()[1:]))
+    assert not full.recipe_overrides and "subjects" not in full.synthetic  # the preset's 24 subjects, the recipe's length
+    paper = list(settings["paper_input"])
+    assert full.input_shape is None or full.input_shape[:-1] == paper[:-1]  # the paper's size
+
+
+def test_leaderboard_quick_writes_the_table_and_the_docs(tmp_path):
+    docs = tmp_path / "bench.md"
+    docs.write_text(f"# B\n\n{leaderboard.MARKERS[0]}\nold table\n{leaderboard.MARKERS[1]}\n\nafter\n")
+    out = tmp_path / "lb"
+    env = dict(os.environ, KERASMER_BENCH_NO_WAIT="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, str(BENCH / "leaderboard.py"), "--quick", "--out", str(out),
+                           "--docs", str(docs)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads((out / "leaderboard.json").read_text())
+    (row,) = record["rows"]
+    assert row["model"] == "learnet" and row["seeds"] == [0, 1] and row["folds"] == 2 * 3 and not row["failed"]
+    assert row["parameters"] > 0 and row["seconds_per_fold_median"] > 0 and row["wait"]["quiet"] is None
+    assert set(row["baselines"]) == {"majority", "apex_frame_lr", "apex_onset_diff_lr"}
+    assert 0 <= row["pooled"]["uf1"]["mean"] <= 1 and row["pooled"]["uf1"]["seeds"] == 2
+    text = docs.read_text()
+    assert "old table" not in text and "| learnet | 32×32×3 (112×112×3) | 3 | 1 |" in text and text.endswith("after\n")
