@@ -16,7 +16,7 @@ paper's recipe (optimizer, learning rate, batch, schedule, augmentation, balanci
 
 Usage::
 
-    python benchmarks/leaderboard.py --out runs/leaderboard              # the table (about 80 min on 2 cores)
+    python benchmarks/leaderboard.py --out runs/leaderboard              # the table (about 2 h on 2 cores)
     python benchmarks/leaderboard.py --models learnet,resnet3d18 --out runs/lb
     python benchmarks/leaderboard.py --full                              # the full-size commands
     python benchmarks/leaderboard.py --quick --no-wait --out /tmp/lb     # seconds: checks the script
@@ -61,21 +61,22 @@ class Row:
     precision: str = "float32"
 
 
-# Settings chosen to fit about 80 minutes on 2 cores (measured per row in docs/benchmarks.md), in order of
-# cost.  Every row uses the same 8 subjects (the same folds, so one set of baselines for the whole table);
-# precision is mixed_bfloat16 where docs/benchmarks.md measured it faster for training on this CPU.
+# Settings chosen so that the table takes about two hours on 2 cores (the time per fold measured for each row is
+# in docs/benchmarks.md), in order of cost.  Every row uses the same 8 subjects (the same folds, so one set of
+# baselines for the whole table); the paper's input size where the time allows, and mixed_bfloat16 where
+# docs/benchmarks.md measured it faster for training on this CPU.
 ROWS = (
     Row("learnet", epochs=20),
-    Row("shallow_conv2d_mhsa", epochs=20),
-    Row("shallow_conv3d_mhsa", epochs=20, precision="mixed_bfloat16"),
-    Row("emoresnet", input_shape=(32, 32, 3), epochs=8),  # its paper input is LARNet's 32-channel feature map
-    Row("micro_attention_resnet", input_shape=(112, 112, 3), epochs=10, precision="mixed_bfloat16"),
-    Row("shallow_convlstm_mhsa", input_shape=(13, 30, 30, 3), epochs=5),
+    Row("shallow_conv2d_mhsa", epochs=8),
+    Row("shallow_conv3d_mhsa", epochs=10, precision="mixed_bfloat16"),
+    Row("emoresnet", input_shape=(32, 32, 3), epochs=10),  # its paper input is LARNet's 32-channel feature map
+    Row("micro_attention_resnet", input_shape=(112, 112, 3), epochs=8, precision="mixed_bfloat16"),
+    Row("shallow_convlstm_mhsa", input_shape=(13, 30, 30, 3), epochs=4),
     Row("resnet3d18", input_shape=(8, 32, 32, 3), epochs=5, precision="mixed_bfloat16"),
     Row("meranet18", input_shape=(8, 32, 32, 3), epochs=5, precision="mixed_bfloat16"),
-    Row("attention56", input_shape=(64, 64, 3), epochs=5, precision="mixed_bfloat16"),
-    Row("attention92", input_shape=(64, 64, 3), epochs=4, precision="mixed_bfloat16"),
-    Row("larnet", input_shape=(64, 64, 3), epochs=4, precision="mixed_bfloat16"),
+    Row("attention56", input_shape=(64, 64, 3), epochs=4, precision="mixed_bfloat16"),
+    Row("attention92", input_shape=(64, 64, 3), epochs=3, precision="mixed_bfloat16"),
+    Row("larnet", input_shape=(64, 64, 3), epochs=2, precision="mixed_bfloat16"),
 )
 QUICK_ROWS = (Row("learnet", input_shape=(32, 32, 3), epochs=1),)  # --quick: seeds 0,1 on 3 tiny subjects
 
@@ -90,6 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the one synthetic set every row uses")
     parser.add_argument("--docs", default=None, help="also write the table into this markdown file's markers")
     parser.add_argument("--full", action="store_true", help="print the full-size commands and exit")
+    parser.add_argument("--render", default=None, metavar="JSON",
+                        help="only render a saved leaderboard.json (to the screen and --docs), training nothing")
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = "0,1" if args.quick else ",".join(map(str, SEEDS))
@@ -200,6 +203,14 @@ def full_command(row: Row, args, *, full: bool = True) -> str:
     return " ".join(parts)
 
 
+def _load(r: dict) -> str:
+    """The 1-minute load when the row started (after the wait for a quiet machine) and when it ended; the row's
+    own training adds about 1.3 on 2 cores."""
+    wait = r.get("wait") or {}
+    quiet = {True: "quiet", False: "NOT quiet", None: "not waited"}[wait.get("quiet")]
+    return f"{r['load_start']:.2f} → {r['load_end']:.2f} ({quiet})"
+
+
 def _pm(d: dict, key: str) -> str:
     return f"{d[key]['mean']:.3f} ± {d[key]['std']:.3f}"
 
@@ -207,8 +218,8 @@ def _pm(d: dict, key: str) -> str:
 def render(records: list[dict], meta: dict) -> str:
     """The leaderboard as markdown: one row per model, its settings and the floors on its own folds."""
     lines = ["| model | input (paper's) | subjects | epochs | precision | parameters | UF1 | UAR | "
-             "majority UF1 | apex-frame LR UF1 | \\|apex − onset\\| LR UF1 | s / fold |",
-             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "majority UF1 | apex-frame LR UF1 | \\|apex − onset\\| LR UF1 | s / fold | load |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in records:
         shape = "×".join(map(str, r["input_shape"]))
         paper = "" if r["input_shape"] == r["paper_input"] else f" ({'×'.join(map(str, r['paper_input']))})"
@@ -217,7 +228,8 @@ def render(records: list[dict], meta: dict) -> str:
         failed = f" ({r['failed']} of {r['folds'] + r['failed']} folds failed)" if r["failed"] else ""
         lines.append(f"| {r['model']} | {shape}{paper} | {r['subjects']} | {r['epochs'] or 'recipe'} | "
                      f"{r['precision']} | {r['parameters']:,} | **{_pm(r['pooled'], 'uf1')}**{failed} | "
-                     f"{_pm(r['pooled'], 'uar')} | {' | '.join(floors)} | {r['seconds_per_fold_median']:.0f} |")
+                     f"{_pm(r['pooled'], 'uar')} | {' | '.join(floors)} | {r['seconds_per_fold_median']:.0f} | "
+                     f"{_load(r)} |")
     lines += ["", "A failed fold (e.g. a diverged loss, stopped by the trainer) has no predictions: the UF1 and "
               "UAR of such a row pool only the folds that finished, and say how many did not.",
               "", f"Mean ± std over training seeds {meta['seeds']} (sample std); LOSO, pooled over folds; "
@@ -240,6 +252,13 @@ def main(argv=None) -> int:
     if args.full:
         for row in rows:
             print(full_command(row, args))
+        return 0
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        table = render(saved["rows"], saved["meta"])
+        print(table)
+        if args.docs:
+            write_docs(Path(args.docs), table)
         return 0
     harness = Harness(args, "leaderboard")
     out = Path(args.out)
