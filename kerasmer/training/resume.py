@@ -49,6 +49,7 @@ class FoldCheckpoint:
     def __init__(self, directory: str | os.PathLike, keep: int = 1):
         self.directory = Path(directory)
         self.keep = max(1, int(keep))
+        self._best = None  # (the best-weights list last written, its best.npz): unchanged bests are linked
 
     @property
     def pointer(self) -> Path:
@@ -74,12 +75,28 @@ class FoldCheckpoint:
         with atomic_directory(final) as tmp:
             atomic_write(tmp / "variables.npz", lambda f: np.savez(f, **arrays))
             if best_weights is not None:
-                best = {f"w{i:05d}": np.asarray(w) for i, w in enumerate(best_weights)}
-                atomic_write(tmp / "best.npz", lambda f: np.savez(f, **best))
+                self._write_best(tmp / "best.npz", best_weights)
             atomic_write_text(tmp / "state.json", json.dumps({**state, "epoch": int(epoch)}, default=float))
         atomic_write_text(self.pointer, json.dumps({"epoch": int(epoch), "path": final.name}))
+        self._best = None if best_weights is None else (best_weights, final / "best.npz")
         self._prune(keep_name=final.name)
         return final
+
+    def _write_best(self, path: Path, best_weights) -> None:
+        """Write the best weights, or hard-link the previous checkpoint's file when they have not changed.
+
+        Most epochs do not improve on the best one, and the selector keeps the same list until one does;
+        rewriting it costs a model's worth of disk writes per epoch (260 MB for resnet3d18).  A hard link keeps
+        the file when the older checkpoint is pruned; where links fail (some file systems) it is written again.
+        """
+        if self._best is not None and self._best[0] is best_weights and self._best[1].is_file():
+            try:
+                os.link(self._best[1], path)
+                return
+            except OSError:
+                pass
+        best = {f"w{i:05d}": np.asarray(w) for i, w in enumerate(best_weights)}
+        atomic_write(path, lambda f: np.savez(f, **best))
 
     def _prune(self, keep_name: str) -> None:
         ckpts = sorted(p for p in self.directory.glob("ckpt-*") if p.is_dir())

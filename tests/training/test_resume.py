@@ -92,3 +92,30 @@ def test_checkpoint_survives_a_kill_during_its_write(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 0 and len(best) == 2
     ckpt.save(model, epoch=2, state={})
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["ckpt-00002", "latest.json"]
+
+
+def test_an_unchanged_best_is_linked_not_rewritten(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.optimizer.build(model.trainable_variables)
+    ckpt = FoldCheckpoint(tmp_path / "ckpt")
+    first = model.get_weights()
+    ckpt.save(model, epoch=1, state={}, best_weights=first)
+    inode = os.stat(tmp_path / "ckpt" / "ckpt-00001" / "best.npz").st_ino
+    ckpt.save(model, epoch=2, state={}, best_weights=first)  # the selector kept its best: same list
+    path = tmp_path / "ckpt" / "ckpt-00002" / "best.npz"
+    assert os.stat(path).st_ino == inode and not (tmp_path / "ckpt" / "ckpt-00001").exists()  # pruned, kept
+    _, best = ckpt.restore(model)
+    for b, w in zip(best, first):
+        np.testing.assert_array_equal(b, w)
+    better = [w + 1 for w in first]  # a new best: a new list, written anew
+    ckpt.save(model, epoch=3, state={}, best_weights=better)
+    assert os.stat(tmp_path / "ckpt" / "ckpt-00003" / "best.npz").st_ino != inode
+    _, best = ckpt.restore(model)
+    for b, w in zip(best, better):
+        np.testing.assert_array_equal(b, w)
+    # a fresh FoldCheckpoint (a resumed process) has nothing to link to: it writes
+    again = FoldCheckpoint(tmp_path / "ckpt")
+    again.save(model, epoch=4, state={}, best_weights=better)
+    _, best = again.restore(model)
+    np.testing.assert_array_equal(best[0], better[0])
