@@ -208,3 +208,8 @@ def test_leaderboard_quick_writes_the_table_and_the_docs(tmp_path):
     assert 0 <= row["pooled"]["uf1"]["mean"] <= 1 and row["pooled"]["uf1"]["seeds"] == 2
     text = docs.read_text()
     assert "old table" not in text and "| learnet | 32×32×3 (112×112×3) | 3 | 1 |" in text and text.endswith("after\n")
+    assert "(not waited)" in text  # the load beside the row, and whether the machine was quiet
+    # --render re-renders the saved table without training (the docs are made from the JSON)
+    docs.write_text(f"{leaderboard.MARKERS[0]}\n{leaderboard.MARKERS[1]}\n")
+    assert leaderboard.main(["--render", str(out / "leaderboard.json"), "--docs", str(docs)]) == 0
+    assert docs.read_text().count("| learnet | 32×32×3 (112×112×3) |") == 1
