@@ -15,6 +15,11 @@ Issue 14, item 6.  What is measured:
    its input signature; it reports the load and the first call separately (the TensorFlow import is
    reported too but is not part of the figure).  The LARNet paper reports 180 s to load its model; the
    issue's goal for ``larnet`` is under 10 s.
+4. *Per-frame latency by precision and batch* (``--latency-model``, default ``larnet``; issue 16, item 3): the
+   model's ``serving_precomputed`` signature, loaded in this process, called on batches of 1, 2 and 4, in
+   float32 and in bf16 (``mixed_bfloat16`` with the weights stored in bf16,
+   :func:`kerasmer.core.precision.bfloat16_serving_model`), each exported with its batch norms folded (the
+   default, :func:`kerasmer.models.fold_batch_norms`) and not; milliseconds per frame, interleaved.
 
 Usage::
 
@@ -33,6 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -177,6 +183,52 @@ def load_block(harness: Harness, exports: dict) -> dict:
     return block
 
 
+def latency_exports(name: str, folder: Path, quick: bool) -> dict:
+    """The four exports of ``name`` the latency blocks compare, all with the same (untrained) weights."""
+    import keras
+
+    import kerasmer
+    from kerasmer.core.precision import bfloat16_serving_model
+    from kerasmer.export import export_saved_model
+
+    info = kerasmer.model_info(name)
+    shape = info.test_input_shape if quick and info.test_input_shape else info.input_shape
+    keras.utils.set_random_seed(0)
+    f32 = kerasmer.build_model(name, num_classes=3, input_shape=shape)
+    bf16 = kerasmer.build_model(name, num_classes=3, input_shape=shape, precision="mixed_bfloat16")
+    bf16.set_weights(f32.get_weights())  # a mixed model keeps float32 variables: the same values
+    models = {"float32": (f32, True), "float32, BN unfolded": (f32, False),
+              "bf16": (bfloat16_serving_model(kerasmer.models.fold_batch_norms(bf16)), True),
+              "bf16, BN unfolded": (bfloat16_serving_model(bf16), False)}
+    return {label: export_saved_model(model, folder / f"latency_{i}", metadata={"modality": info.modality},
+                                      warmup=False, fold_batch_norms=fold)
+            for i, (label, (model, fold)) in enumerate(models.items())}
+
+
+def latency_blocks(harness: Harness, name: str, exports: dict, batches: list[int]) -> list[dict]:
+    """Milliseconds per frame of ``serving_precomputed`` per export, one interleaved block per batch size."""
+    import numpy as np
+    import tensorflow as tf
+
+    fns = {label: tf.saved_model.load(str(path)).signatures["serving_precomputed"] for label, path in exports.items()}
+    blocks = []
+    for batch in batches:
+        calls = {}
+        for label, fn in fns.items():
+            spec = list(fn.structured_input_signature[1].values())[0]
+            x = {list(fn.structured_input_signature[1])[0]: tf.constant(
+                np.random.default_rng(batch).normal(size=[batch] + spec.shape.as_list()[1:]).astype("float32"))}
+
+            def call(fn=fn, x=x, batch=batch):
+                t = time.perf_counter()
+                _ = {k: v.numpy() for k, v in fn(**x).items()}
+                return 1000 * (time.perf_counter() - t) / batch
+            calls[label] = call
+        blocks.append(harness.block(f"{name} latency, batch {batch}", calls, unit="ms/frame", warmup=2,
+                                    higher_is_better=False, info={"batch": batch}))
+    return blocks
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="length of the synthetic video (default 20)")
@@ -184,10 +236,13 @@ def main(argv=None) -> int:
     p.add_argument("--track-side", type=int, default=640, help="frame side of the face-tracking block (default 640)")
     p.add_argument("--model", default="learnet", help="the model kerasmer predict runs (default learnet)")
     p.add_argument("--models", default="learnet", help="comma-separated models for the load block, or 'all'")
+    p.add_argument("--latency-model", default="larnet", help="the model of the latency blocks ('' skips them)")
+    p.add_argument("--batches", default="1,2,4", help="batch sizes of the latency blocks (default 1,2,4)")
     add_arguments(p, rounds=3)
     args = p.parse_args(argv)
     if args.quick:
         args.seconds, args.size, args.rounds, args.models, args.track_side = 3.0, 64, 1, args.model, 256
+        args.batches, args.latency_model = "1", args.latency_model and args.model  # a small model: seconds
     harness = Harness(args, "bench_predict")
     import kerasmer
 
@@ -198,7 +253,13 @@ def main(argv=None) -> int:
         exports = export_models(sorted(set(names) | {args.model}), tmp / "saved_models", args.quick)
         throughput_block(harness, video, exports[args.model])
         tracking_block(harness, int(args.seconds * 200) if not args.quick else 100, args.track_side)
-        load_block(harness, {n: exports[n] for n in names})
+        loads = {n: exports[n] for n in names}
+        latency = latency_exports(args.latency_model, tmp / "latency", args.quick) if args.latency_model else {}
+        if latency:  # what folding the batch norms changed in the load: the same model exported unfolded
+            loads[f"{args.latency_model} (BN unfolded)"] = latency["float32, BN unfolded"]
+        load_block(harness, loads)
+        if latency:
+            latency_blocks(harness, args.latency_model, latency, [int(b) for b in args.batches.split(",")])
     harness.report()
     return 0
 

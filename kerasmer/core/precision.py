@@ -402,8 +402,10 @@ def bfloat16_serving_model(model: keras.Model) -> keras.Model:
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}")
 
     def dtype_for(layer):
-        bf16 = isinstance(layer, _BF16_WEIGHT_LAYERS) and layer.dtype_policy.compute_dtype == "bfloat16"
-        return "bfloat16" if bf16 else None
+        # A layer may also say its weights only scale its input in the compute dtype (the hook
+        # ``serve_weights_in_compute_dtype``: kerasmer.layers.ChannelAffine, a folded batch norm).
+        weights_cast = isinstance(layer, _BF16_WEIGHT_LAYERS) or getattr(layer, "serve_weights_in_compute_dtype", False)
+        return "bfloat16" if weights_cast and layer.dtype_policy.compute_dtype == "bfloat16" else None
 
     if not any(dtype_for(layer) for layer in model.layers):
         return model

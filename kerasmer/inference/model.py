@@ -24,7 +24,8 @@ see ``kerasmer/core/precision.py``).  When that is float32, a model trained in m
 in float32 (:func:`kerasmer.core.precision.float32_model`; its weights are float32 already); a mixed policy keeps
 the layers' saved policies, and under ``mixed_bfloat16`` the conv and dense weights are stored in bfloat16 once
 instead of cast on every call (:func:`kerasmer.core.precision.bfloat16_serving_model`, same outputs).  An
-export runs in the precision its graph was exported in.
+export runs in the precision its graph was exported in.  Both serve the inference graph: batch norms folded
+into the convolutions before them (:func:`kerasmer.models.fold_batch_norms`; exports do it by default).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import tensorflow as tf
 from kerasmer.core.precision import bfloat16_serving_model, float32_model, resolve_precision, validate_precision
 from kerasmer.export.loading import ExportError, load_exported
 from kerasmer.export.signatures import PRECOMPUTED
-from kerasmer.models import model_info
+from kerasmer.models import fold_batch_norms, model_info
 from kerasmer.models.registry import MODALITIES
 from kerasmer.inference.source import InferenceError
 
@@ -194,6 +195,7 @@ def _load_keras(path: Path, normalization, precision: str = "auto") -> ServedMod
     except Exception as err:  # noqa: BLE001 (Keras raises many types for a bad archive)
         raise InferenceError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    model = fold_batch_norms(model)  # the inference graph: same outputs, BN folded into the convs (fewer ops)
     policy = resolve_precision(precision, purpose="inference")
     if policy == "float32":
         model = float32_model(model)  # mixed-precision training keeps float32 weights: nothing is lost

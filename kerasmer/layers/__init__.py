@@ -1,6 +1,6 @@
 """Custom, serializable Keras layers and layer helpers used by the models."""
 
-from kerasmer.layers.normalization import LocalResponseNormalization
+from kerasmer.layers.normalization import ChannelAffine, FoldedBatchNorm, LocalResponseNormalization
 from kerasmer.layers.attention import AttentionActivation, BilinearResize
 from kerasmer.layers.attention3d import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
 from kerasmer.core.precision import conv3d, needs_float32_conv3d
@@ -9,7 +9,7 @@ from kerasmer.layers.padding import UnfusedZeroPadding3D
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)
 
-__all__ = ["LocalResponseNormalization", "conv3d", "needs_float32_conv3d"]
+__all__ = ["ChannelAffine", "FoldedBatchNorm", "LocalResponseNormalization", "conv3d", "needs_float32_conv3d"]
 __all__ += ["ChannelPool", "ReduceSum", "channel_attention_3d", "spatiotemporal_attention_3d"]
 __all__ += ["ChannelMean", "MicroAttentionGate", "BlocksToTokens", "GridSplit", "MultiHeadSelfAttention",
             "PositionalEmbedding", "TokenSelect"]

@@ -71,3 +71,62 @@ class LocalResponseNormalization(keras.layers.Layer):
         config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta,
                       scale=self.scale)
         return config
+
+
+@keras.saving.register_keras_serializable(package="kerasmer")
+class ChannelAffine(keras.layers.Layer):
+    """``y = x * scale + shift`` per channel (last axis): a batch norm frozen for inference.
+
+    An inference-time batch normalisation is an affine map per channel,
+    ``scale = gamma / sqrt(var + eps)`` and ``shift = beta - mean * scale``.
+    Keras's ``BatchNormalization`` recomputes that from its four variables on
+    every call, in float32 with casts around it under a mixed policy (LARNet:
+    373 layers, about 746 casts and 6 element-wise ops each per call).  This
+    layer holds the two folded vectors and does one multiply and one add in the
+    layer's compute dtype.  It is made by
+    :func:`kerasmer.models.fold_batch_norms`, never trained.
+
+    Args:
+        **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``).
+
+    Example:
+        >>> y = ChannelAffine(name="bn")(x)   # then bn.set_weights([scale, shift])  # doctest: +SKIP
+
+    Reference: Ioffe & Szegedy, "Batch Normalization", ICML 2015, Alg. 2
+    (the inference network's affine transform).
+    """
+
+    # Its weights are only cast to the compute dtype on every call: bfloat16_serving_model may store them so.
+    serve_weights_in_compute_dtype = True
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name}: the channel axis of the input must be known, got {input_shape}")
+        self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones", trainable=False)
+        self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros", trainable=False)
+
+    def call(self, x, mask=None):  # ``mask``: the batch norm it replaces took one; clone_model passes it
+        return x * ops.cast(self.scale, x.dtype) + ops.cast(self.shift, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="kerasmer")
+class FoldedBatchNorm(keras.layers.Layer):
+    """The place of a batch norm folded into the conv or dense layer before it: passes its input through.
+
+    Made by :func:`kerasmer.models.fold_batch_norms`, so that the folded model keeps
+    every layer name (attention maps and Grad-CAM layers are looked up by name)
+    and a summary shows where each batch norm went.  Adds no op to the graph.
+
+    Example:
+        >>> y = FoldedBatchNorm(name="stage1_bn")(x)   # y is x  # doctest: +SKIP
+    """
+
+    def call(self, x, mask=None):  # ``mask``: as ChannelAffine
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

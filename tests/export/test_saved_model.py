@@ -117,6 +117,9 @@ def test_each_weight_is_stored_once(model, tmp_path):
     import tensorflow as tf
 
     out = export_saved_model(model, tmp_path / "learnet")
+    model = kerasmer.models.fold_batch_norms(model)  # what is served: the inference graph (fewer weights)
+    assert json.loads((out / "assets.extra" / "kerasmer.json").read_text())["batch_norms"] == {
+        k: len(v) for k, v in model.folding.items()}
     entries = dict(tf.train.list_variables(str(out / "variables" / "variables")))
     assert not [key for key in entries if key.startswith("_all_variables")]
     # the object graph is stored as one string entry, not a weight
@@ -129,6 +132,21 @@ def test_each_weight_is_stored_once(model, tmp_path):
     assert weight_bytes <= folder_bytes <= 1.05 * weight_bytes, (folder_bytes, weight_bytes)
 
 
+def test_batch_norms_are_folded_unless_asked_not_to(tmp_path):
+    import tensorflow as tf
+
+    model = _tiny_conv_model()
+    kept = export_saved_model(model, tmp_path / "kept", modality="frame", warmup=False, fold_batch_norms=False)
+    folded = export_saved_model(model, tmp_path / "folded", modality="frame", warmup=False)
+    count = {path: len(tf.train.list_variables(str(path / "variables" / "variables"))) for path in (kept, folded)}
+    assert count[kept] - count[folded] == 4  # bn_a's gamma, beta, moving mean and variance
+    assert json.loads((kept / "assets.extra" / "kerasmer.json").read_text())["batch_norms"] == {}
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    outs = [tf.saved_model.load(str(p)).signatures["serving_precomputed"](tf.constant(x))["probabilities"].numpy()
+            for p in (kept, folded)]
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+
+
 def _tiny_conv_model():
     import keras
 
@@ -138,6 +156,10 @@ def _tiny_conv_model():
     x = keras.layers.BatchNormalization(name="bn_a")(x)
     x = keras.layers.Conv2D(4, 3, name="conv_b")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
+    # Two hidden dense layers: with bn_a folded the model keeps 10 weights, more than any serving helper
+    # function (tf.map's loop bodies take 6 to 8 inputs), which the capture count below relies on.
+    x = keras.layers.Dense(8, name="fc_a")(x)
+    x = keras.layers.Dense(8, name="fc_b")(x)
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x), name="tiny_conv")
 
 
@@ -148,6 +170,8 @@ def test_the_model_graph_is_stored_once(tmp_path):
 
     model = _tiny_conv_model()
     out = export_saved_model(model, tmp_path / "tiny", modality="frame", warmup=False)
+    model = kerasmer.models.fold_batch_norms(model)  # bn_a folded into conv_a: 10 weights, not 14
+    assert len(model.weights) == 10
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((out / "saved_model.pb").read_bytes())
     graph = proto.meta_graphs[0]

@@ -133,3 +133,19 @@ def test_mixed_precision_output_is_float32(name, policy, mixed_policy):
         y = keras.ops.convert_to_numpy(model(_batch(name), training=False))
     assert y.dtype == np.float32
     assert np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_folded_inference_graph_gives_the_same_outputs(name):
+    # Exports and inference serve fold_batch_norms(model): the same inference outputs, with BN statistics
+    # made non-trivial so that a wrong fold (a transposed scale, a missed bias) shows.
+    from tests.models.test_folding import randomize_batch_norms
+
+    keras.utils.set_random_seed(1)
+    model = kerasmer.build_model(name, num_classes=NUM_CLASSES, input_shape=_small_shape(name))
+    randomize_batch_norms(model)
+    folded = kerasmer.models.fold_batch_norms(model)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(folded.folding["folded"]) + len(folded.folding["affine"]) == len(bns) if bns else folded is model
+    x = _batch(name)
+    np.testing.assert_allclose(np.asarray(folded(x)), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-5)
