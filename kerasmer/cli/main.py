@@ -32,6 +32,7 @@ from kerasmer.data import make_synthetic, read_dataset
 from kerasmer.export import export_saved_model
 from kerasmer.training import KeepModel, RunConfig, run
 from kerasmer.training.recipes import OPTIMIZER_CHOICES
+from kerasmer.training.timing import StageTimes
 
 
 def _quiet_tf() -> None:
@@ -60,6 +61,7 @@ def cmd_quickstart(args) -> int:
         root = make_synthetic(data_dir, args.preset, seed=args.seed, **sizes)
     except ValueError as err:
         raise SystemExit(f"kerasmer quickstart: {err}") from None
+    laps = {"synthetic set": time.perf_counter() - t0}
     df = read_dataset("casme2", root)
     class_names = sorted(df["emotion"].unique())
     print(f"      {len(df)} clips, {df['subject'].nunique()} subjects, classes {class_names}")
@@ -71,8 +73,10 @@ def cmd_quickstart(args) -> int:
     config = RunConfig(model=args.model, data={"casme2": str(root)}, protocol="loso", recipe="quickstart",
                        recipe_overrides=overrides, precision=args.precision, seed=args.seed,
                        output_dir=str(run_dir), verbose=args.verbose, resume=False)
-    keep = KeepModel()
-    result = run(config, hooks=[keep], log=lambda s: None)
+    keep, timer, t_run = KeepModel(), StageTimes(), time.perf_counter()
+    result = run(config, hooks=[keep, timer], log=lambda s: None)
+    laps["outside the folds"] = time.perf_counter() - t_run - timer.total()
+    laps["the folds"] = timer.total()
     print("[3/4] per-fold results (epoch = the epoch chosen on validation subjects, never on the test subject)")
     print(result.fold_table())
     print(f"      pooled UF1 = {result.pooled['uf1']:.3f}   pooled UAR = {result.pooled['uar']:.3f}   "
@@ -81,6 +85,7 @@ def cmd_quickstart(args) -> int:
     print("\n".join("      " + line for line in result.floor_table(args.model).splitlines()))
     if args.no_export:
         print("[4/4] export skipped (--no-export)")
+        laps["export"] = 0.0
     else:
         last = keep.result
         out = export_saved_model(
@@ -90,8 +95,22 @@ def cmd_quickstart(args) -> int:
                       "fold": last.name},
         )
         print(f"[4/4] exported the last fold's model (test subject {last.name}) to {out}")
-    print(f"done in {time.perf_counter() - t0:.0f} s")
+    laps.setdefault("export", time.perf_counter() - t0 - sum(laps.values()))
+    print(f"done in {time.perf_counter() - t0:.0f} s (after imports); where the time went:")
+    print(_time_breakdown(laps, timer))
     return 0
+
+
+def _time_breakdown(laps: dict, timer: StageTimes) -> str:
+    notes = {"synthetic set": "written (deterministic; --data-dir keeps it)", "outside the folds":
+             "reading the set, the baselines on the same folds, the report",
+             "the folds": f"{timer.folds} folds, by stage:", "export": "the SavedModel and its warm-up requests"}
+    lines = []
+    for name, s in laps.items():
+        lines.append(f"      {name:<18s}{s:7.1f} s  {notes[name]}")
+        if name == "the folds":
+            lines.append(timer.table(indent="        "))
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
