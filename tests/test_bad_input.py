@@ -44,6 +44,7 @@ def test_build_model_input_shape_names_the_expected_shape(model, shape, expected
     ({"seed": -1}, r"config seed: expected an integer in \[0, 2\*\*31\), got -1"),
     ({"seed": "0"}, r"config seed: expected int, got '0'"),
     ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\), got 1.0"),
+    ({"checkpoint_every": -5}, r"config: checkpoint_every must be >= 0 seconds, got -5"),
     ({"synthetic": {"subject": 4}}, r"config synthetic: unknown option\(s\) \['subject'\]; make_synthetic accepts"),
     ({"synthetic": {"subjects": 0}}, r"config synthetic: subjects must be a positive integer, got 0"),
     ({"precision": "fp8"}, r"config precision: Unknown precision 'fp8'"),
@@ -86,6 +87,7 @@ def test_a_config_file_with_a_wrong_synthetic_key_names_the_file(tmp_path):
     (["--input-shape", "32,32"], r"config input_shape: .*of rank 2"),
     (["--seed", "-3"], r"config seed: expected an integer in \[0, 2\*\*31\), got -3"),
     (["--val-fraction", "1.0"], r"config: val_fraction must be in \[0, 1\), got 1.0"),
+    (["--checkpoint-every", "-1"], r"config: checkpoint_every must be >= 0 seconds, got -1.0"),
     (["--subjects", "0"], r"config synthetic: subjects must be a positive integer, got 0"),
 ])
 def test_kerasmer_train_flags_fail_before_any_data_is_read(argv, expected, tmp_path):

@@ -85,6 +85,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--init-from", help=".keras or .weights.h5 file to load weights from by layer name")
     p.add_argument("--freeze", action="append", metavar="PATTERN", help="freeze layers matching, repeatable")
     p.add_argument("--no-resume", action="store_true", help="start every fold afresh")
+    p.add_argument("--checkpoint-every", type=float, metavar="SECONDS",
+                   help="write a fold's checkpoint once this long since its last one (default 30; 0: every epoch)")
     p.add_argument("--no-deterministic", action="store_true", help="allow non-deterministic (faster) ops")
     p.add_argument("--verbose", type=int, help="Keras epoch progress: 0 none, 1 bar (default), 2 one line")
     p.set_defaults(func=cmd_train)
@@ -105,7 +107,7 @@ def config_from_args(args: argparse.Namespace):
     """The :class:`~kerasmer.training.RunConfig` of ``kerasmer train``'s flags (over ``--config``)."""
     fields: dict = {}
     for name in ("model", "labels", "protocol", "recipe", "precision", "seed", "output_dir", "val_fraction",
-                 "n_splits", "test_fraction", "strategy", "init_from", "verbose", "on_mismatch"):
+                 "n_splits", "test_fraction", "strategy", "init_from", "verbose", "on_mismatch", "checkpoint_every"):
         value = getattr(args, name)
         if value is not None:
             fields[name] = value

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +45,20 @@ class FoldCheckpoint:
     Args:
         directory: where the checkpoints live (created on first save).
         keep: how many checkpoints to keep (older ones are deleted).
+        every: seconds; :meth:`due` is true once this long has passed since the last save (or since this
+            object was made, at the fold's start).  0: always due.
     """
 
-    def __init__(self, directory: str | os.PathLike, keep: int = 1):
+    def __init__(self, directory: str | os.PathLike, keep: int = 1, every: float = 0.0):
         self.directory = Path(directory)
         self.keep = max(1, int(keep))
+        self.every = float(every)
+        self._last = time.monotonic()
         self._best = None  # (the best-weights list last written, its best.npz): unchanged bests are linked
+
+    def due(self) -> bool:
+        """Whether the trainer should save after this epoch: ``every`` seconds have passed since the last save."""
+        return time.monotonic() - self._last >= self.every
 
     @property
     def pointer(self) -> Path:
@@ -80,6 +89,7 @@ class FoldCheckpoint:
         atomic_write_text(self.pointer, json.dumps({"epoch": int(epoch), "path": final.name}))
         self._best = None if best_weights is None else (best_weights, final / "best.npz")
         self._prune(keep_name=final.name)
+        self._last = time.monotonic()
         return final
 
     def _write_best(self, path: Path, best_weights) -> None:

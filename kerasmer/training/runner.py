@@ -60,7 +60,7 @@ from kerasmer.training.trainer import FoldFailed, FoldTrainer, TrainSpec
 
 # Settings that may differ between the first start and a restart of the same run.
 BASELINE_SIZE = (32, 32)  # the issue's measurements (grey 32x32); the floor does not follow the model's input size
-_RESTART_FREE = ("folds", "verbose", "resume", "output_dir", "strategy", "baselines", "seeds")
+_RESTART_FREE = ("folds", "verbose", "resume", "checkpoint_every", "output_dir", "strategy", "baselines", "seeds")
 
 
 def load_data(config: RunConfig, run_dir: Path) -> tuple[pd.DataFrame, list, str, dict]:
@@ -288,7 +288,7 @@ def run(config, *, callbacks=None, hooks=(), progress: bool = True, log=None) ->
         spec = TrainSpec(model=config.model, class_names=class_names, recipe=recipe, label_column=label_column,
                          input_shape=config.input_shape, model_overrides=config.model_overrides,
                          data_options=config.data_options, init_from=config.init_from, freeze=tuple(config.freeze),
-                         verbose=config.verbose)
+                         verbose=config.verbose, checkpoint_every=float(config.checkpoint_every))
         trainer = FoldTrainer(spec, hooks=hooks, callbacks=callbacks or (), strategy=strategy, log=log)
         bar = FoldProgress(len(selected)) if progress else None  # Keras' bar on a terminal, plain lines elsewhere
         results, failed = [], {}

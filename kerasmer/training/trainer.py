@@ -127,6 +127,7 @@ class TrainSpec:
         init_from: ``.keras`` / ``.weights.h5`` file to initialise weights from by layer name.
         freeze: layer-name patterns to freeze.
         verbose: Keras epoch progress (0, 1, 2).
+        checkpoint_every: seconds between a fold's checkpoints (0: every epoch; ``RunConfig.checkpoint_every``).
     """
 
     model: str
@@ -139,6 +140,7 @@ class TrainSpec:
     init_from: str | None = None
     freeze: tuple = ()
     verbose: int = 0
+    checkpoint_every: float = 0.0
 
     def pipeline_options(self) -> tuple[dict, dict]:
         """``(every_split, train_only)`` keyword options for ``kerasmer.data``, from the model spec and data_options.
@@ -396,7 +398,7 @@ class FoldTrainer:
         """Continue from the fold's checkpoint (``resume``), or clear a stale one."""
         if state.fold_dir is None:
             return
-        state.checkpoint = FoldCheckpoint(state.fold_dir / "checkpoint")
+        state.checkpoint = FoldCheckpoint(state.fold_dir / "checkpoint", every=self.spec.checkpoint_every)
         if not state.resume:
             state.checkpoint.clear()
             return
@@ -482,7 +484,7 @@ class FoldTrainer:
         if state.plateau is not None:
             state.plateau.on_epoch_end(epoch, dict(logs))
         state.stopped = bool(state.selector is not None and state.model.stop_training)
-        if state.checkpoint is not None:
+        if state.checkpoint is not None and state.checkpoint.due():
             saved = {"history": state.history, "plateau": plateau_state(state.plateau), "stopped": state.stopped,
                      "selector": state.selector.get_state() if state.selector is not None else None}
             state.checkpoint.save(state.model, epoch=epoch + 1, state=saved,

@@ -19,7 +19,8 @@ from .conftest import SHAPE
 def _cmd(root, out):
     return [sys.executable, "-m", "kerasmer.cli.main", "train", "--data", f"casme2={root}", "--model", "learnet",
             "--recipe", "shallow", "--set", "plateau_patience=1", "--epochs", "4", "--batch-size", "8",
-            "--input-shape", ",".join(map(str, SHAPE)), "--folds", "01,02", "--seed", "7", "--out", str(out)]
+            "--input-shape", ",".join(map(str, SHAPE)), "--folds", "01,02", "--seed", "7", "--out", str(out),
+            "--checkpoint-every", "0"]  # a checkpoint after every epoch: the kill below waits for epoch 1's
 
 
 def _env():
@@ -119,3 +120,23 @@ def test_an_unchanged_best_is_linked_not_rewritten(tmp_path):
     again.save(model, epoch=4, state={}, best_weights=better)
     _, best = again.restore(model)
     np.testing.assert_array_equal(best[0], better[0])
+
+
+def test_checkpoints_are_written_at_most_every_n_seconds(tmp_path, monkeypatch):
+    # RunConfig.checkpoint_every: a short epoch skips its checkpoint until the interval has passed.
+    from kerasmer.training import resume
+
+    now = [100.0]
+    monkeypatch.setattr(resume.time, "monotonic", lambda: now[0])
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    ckpt = FoldCheckpoint(tmp_path / "ckpt", every=30.0)
+    assert not ckpt.due()                       # the fold has just started
+    now[0] += 29.9
+    assert not ckpt.due()
+    now[0] += 0.1
+    assert ckpt.due()
+    ckpt.save(model, epoch=4, state={"history": {}})
+    assert not ckpt.due()                       # the interval restarts at the save
+    now[0] += 30.0
+    assert ckpt.due() and FoldCheckpoint(tmp_path / "other").due()  # every=0 (the default): always due
