@@ -245,6 +245,24 @@ class Harness:
                 samples[key].append(self._measure(fn, timed, work))
         return self._record(name, samples, unit, higher_is_better, wait, loads, info or {})
 
+    def record(self, name: str, samples: dict[str, list], *, unit: str, wait: dict, loads: list,
+               higher_is_better: bool = True, info: dict | None = None) -> dict:
+        """Record samples the caller interleaved itself (e.g. inside a training loop's hook), like a block.
+
+        Args:
+            name: the block's name.
+            samples: configuration name -> its samples, one per round; the first is the ratios' baseline.
+            unit: the samples' unit.
+            wait: what :meth:`wait_quiet` returned before the rounds began.
+            loads: the 1-minute load at each round.
+            higher_is_better: for the printed verdict only.
+            info: anything to record beside the block.
+
+        Returns:
+            The block's record, as :meth:`block` returns it.
+        """
+        return self._record(name, samples, unit, higher_is_better, wait, loads, info or {})
+
     @staticmethod
     def _measure(fn, timed: bool, work: float | None) -> float:
         if not timed:

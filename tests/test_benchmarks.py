@@ -109,6 +109,7 @@ EXPECTED_BLOCKS = {
     "bench_bf16.py": ["resnet3d18 train step"],
     "bench_training.py": ["learnet: matmul peak", "learnet training"],
     "bench_pipeline.py": ["learnet pipeline vs training", "learnet on flow pipeline vs training"],
+    "bench_overhead.py": ["learnet, checkpoint_every=0", "learnet, checkpoint_every=30"],
     "bench_predict.py": ["SavedModel load + first call (fresh process)", "learnet latency, batch 1"],
 }
 SCRIPTS = sorted(p.name for p in BENCH.glob("bench_*.py"))
