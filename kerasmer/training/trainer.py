@@ -239,6 +239,7 @@ class SaveFoldModels(TrainerHook):
         if state.fold_dir is None:
             return
         target = Path(state.fold_dir) / self.FILE
+        target.parent.mkdir(parents=True, exist_ok=True)  # no checkpoint may have made it (checkpoint_every)
         tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")  # .keras: Keras checks the suffix
         state.model.save(tmp)
         os.replace(tmp, target)
