@@ -52,7 +52,7 @@ from kerasmer.evaluation.results import FoldResult
 from kerasmer.models import build_model, model_info
 from kerasmer.models.transfer import freeze_initialised, freeze_layers, init_weights
 from kerasmer.training.callbacks import BestEpoch, EpochProgress, plateau_state, restore_plateau
-from kerasmer.training.distribute import fit_under
+from kerasmer.training.distribute import direct_updates, fit_under
 from kerasmer.training.recipes import Recipe, apply_kernel_init, make_optimizer
 from kerasmer.training.resume import FoldCheckpoint
 from kerasmer.training.summaries import write_scalars
@@ -341,6 +341,7 @@ class FoldTrainer:
                                                    epochs=state.epochs),
                           loss="categorical_crossentropy", metrics=["accuracy"])
             model.optimizer.build(model.trainable_variables)
+        direct_updates(model.optimizer)  # without a strategy: Keras' update path leaks each fold's model
         fit_under(strategy, model)  # Keras 3 under a strategy: same data order, multiworker fixes
         state.model = model
 
