@@ -82,8 +82,8 @@ class RunConfig:
             passed since the fold's last one (or its start); 0 writes one after every epoch.  A killed run
             redoes at most this much of a fold; results do not depend on it (epoch seeds and the saved state
             make a resume exact from any epoch).  The default, 30 s, changes nothing for epochs longer than
-            that and saves most writes for short ones (a LEARNet epoch on the demo set: 0.3 s, 0.05 s of
-            which was the checkpoint).
+            that and saves most writes for short ones (a LEARNet epoch on the demo set, timed once under
+            load: 0.3 s, 0.05 s of which was the checkpoint).
         synthetic: options for ``make_synthetic``: ``preset`` (``"demo"``, ``"casme2-like"``), ``seed``
             and any setting (``subjects``, ``clips_per_class``, ``amplitude``, ...; ``docs/data.md``).
         verbose: Keras epoch progress (0, 1 or 2).
