@@ -205,27 +205,67 @@ def latency_exports(name: str, folder: Path, quick: bool) -> dict:
             for i, (label, (model, fold)) in enumerate(models.items())}
 
 
+# A latency worker: loads the exports once, then times one call per request line "label batch" (ms per frame).
+WORKER = r"""
+import json, sys, time
+import numpy as np, tensorflow as tf
+fns = {label: tf.saved_model.load(path).signatures["serving_precomputed"] for label, path in json.loads(sys.argv[1]).items()}
+inputs = {}
+for line in sys.stdin:
+    label, batch = line.split("\t")
+    batch = int(batch)
+    fn = fns[label]
+    name, spec = next(iter(fn.structured_input_signature[1].items()))
+    x = inputs.setdefault((label, batch), {name: tf.constant(np.random.default_rng(batch).normal(
+        size=[batch] + spec.shape.as_list()[1:]).astype("float32"))})
+    t = time.perf_counter()
+    _ = {k: v.numpy() for k, v in fn(**x).items()}
+    print(1000 * (time.perf_counter() - t) / batch, flush=True)
+"""
+FROZEN = ("float32", "bf16")  # the exports also timed with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1
+
+
+class LatencyWorker:
+    """A child process serving timed calls, so that each configuration gets its own process environment."""
+
+    def __init__(self, exports: dict, env: dict):
+        paths = json.dumps({label: str(path) for label, path in exports.items()})
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER, paths], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3", **env})
+
+    def __call__(self, label: str, batch: int) -> float:
+        self.proc.stdin.write(f"{label}\t{batch}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"latency worker died (exit status {self.proc.wait()})")
+        return float(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 def latency_blocks(harness: Harness, name: str, exports: dict, batches: list[int]) -> list[dict]:
-    """Milliseconds per frame of ``serving_precomputed`` per export, one interleaved block per batch size."""
-    import numpy as np
-    import tensorflow as tf
+    """Milliseconds per frame of ``serving_precomputed`` per export, one interleaved block per batch size.
 
-    fns = {label: tf.saved_model.load(str(path)).signatures["serving_precomputed"] for label, path in exports.items()}
+    Each export is timed in a plain worker process, and the folded float32 and bf16 exports also in one with
+    ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (oneDNN keeps each conv's reordered weights; docs/serving.md).
+    """
+    plain = LatencyWorker(exports, {})
+    frozen = LatencyWorker({k: exports[k] for k in FROZEN if k in exports}, {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"})
     blocks = []
-    for batch in batches:
-        calls = {}
-        for label, fn in fns.items():
-            spec = list(fn.structured_input_signature[1].values())[0]
-            x = {list(fn.structured_input_signature[1])[0]: tf.constant(
-                np.random.default_rng(batch).normal(size=[batch] + spec.shape.as_list()[1:]).astype("float32"))}
-
-            def call(fn=fn, x=x, batch=batch):
-                t = time.perf_counter()
-                _ = {k: v.numpy() for k, v in fn(**x).items()}
-                return 1000 * (time.perf_counter() - t) / batch
-            calls[label] = call
-        blocks.append(harness.block(f"{name} latency, batch {batch}", calls, unit="ms/frame", warmup=2,
-                                    higher_is_better=False, info={"batch": batch}))
+    try:
+        for batch in batches:
+            calls = {label: (lambda label=label, batch=batch: plain(label, batch)) for label in exports}
+            calls |= {f"{label}, frozen weights": (lambda label=label, batch=batch: frozen(label, batch))
+                      for label in FROZEN if label in exports}
+            blocks.append(harness.block(f"{name} latency, batch {batch}", calls, unit="ms/frame", warmup=2,
+                                        higher_is_better=False, info={"batch": batch}))
+    finally:
+        plain.close()
+        frozen.close()
     return blocks
 
 

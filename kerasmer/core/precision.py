@@ -105,6 +105,7 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # guard (to reproduce the bug, or to check whether a new TensorFlow still needs
 # it).  Read at build time, so it can be toggled between model builds.
 DISABLE_ENV = "KERASMER_DISABLE_BF16_GUARD"
+FROZEN_WEIGHTS_ENV = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"  # TensorFlow's own switch, read once per process
 # What a policy is resolved for: "auto" may choose differently for each (see the module docstring).
 PURPOSES = ("training", "inference")
 
@@ -512,6 +513,31 @@ def precision_environment(*, probe_onednn: bool = True) -> dict:
         "machine": platform.machine(),
         "bf16_conv3d_guard": guard_enabled(),
     }
+
+
+def frozen_weights_assumed() -> bool:
+    """Whether ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` tells TensorFlow's oneDNN kernels that weights never change.
+
+    With it set to 1, each oneDNN convolution and matmul kernel reorders its weights into oneDNN's blocked
+    layout on its first call and keeps that copy, instead of reordering them on every call: LARNet's 382
+    convolutions spent 67 ms of a 155 ms bf16 batch-1 call on those reorders (``ONEDNN_VERBOSE``), and with
+    the variable set the call took about 120 ms (docs/serving.md, docs/benchmarks.md). TensorFlow reads the
+    variable once per process, when it creates the first such kernel.
+
+    It is only right in an inference-only process whose convolutions run in graph mode: a served SavedModel,
+    or a Keras model called through a ``tf.function`` (``kerasmer predict``'s ``.keras`` path). A kernel
+    never sees new weights, so training is wrong, and eager execution shares one kernel among all convolutions
+    with the same attributes, so a second conv would compute with the first one's cached weights (MTCNN's
+    networks run eagerly, so the ``mtcnn`` face detector refuses to run with it).
+
+    Returns:
+        True when the variable is set to 1/true/yes in this process's environment.
+
+    Example:
+        >>> import os; os.environ.pop(FROZEN_WEIGHTS_ENV, None); frozen_weights_assumed()
+        False
+    """
+    return os.environ.get(FROZEN_WEIGHTS_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 # ------------------------------------------------------------------ the bf16 Conv3D guard

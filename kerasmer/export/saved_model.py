@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasmer.core.atomic import atomic_directory, remove_stale_temporaries
+from kerasmer.export.packing import LAYOUT_FILE, PackedModel, weights_layout
 from kerasmer.export.preprocess import INDEX_SAMPLERS, RAW_MODALITIES
 from kerasmer.export.signatures import (BYTES, FLOW_NOTE, PRECOMPUTED, RAW, RAW_APEX, UNKNOWN_NOTE,
                                         serving_functions, signature_table)
@@ -61,7 +62,7 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
         warmup: write ``assets.extra/tf_serving_warmup_requests`` (one request per signature).
         fold_batch_norms: serve the inference graph, :func:`kerasmer.models.fold_batch_norms` (each batch
             norm folded into the conv before it, else one multiply-add): the same outputs up to float
-            rounding, half of LARNet's variables, a faster load and call.  ``False`` exports the graph as is.
+            rounding, half of LARNet's weights, a faster load and call.  ``False`` exports the graph as is.
 
     Returns:
         The path of the written version directory.
@@ -90,7 +91,7 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
     remove_stale_temporaries(base)
     raw = _raw_options(model, modality, sampler, metadata)
     model = folding.fold_batch_norms(model) if fold_batch_norms else model
-    root, signatures, spec = _serving_module(model, normalization, raw, class_names)
+    root, signatures, spec, layout = _serving_module(model, normalization, raw, class_names)
     with atomic_directory(target) as tmp:
         # "serve" as ExportArchive named it, kept for old clients: the precomputed input, like serving_precomputed.
         # TensorFlow logs "Assets written to: <this temporary directory>" at INFO: a path renamed away, so hidden.
@@ -102,6 +103,10 @@ def export_saved_model(model: keras.Model, base_path: str | os.PathLike, version
             tf_logger.removeFilter(no_info)
         meta = _metadata(model, spec, normalization, **_raw_metadata(raw, signatures, spec),
                          batch_norms={k: len(v) for k, v in getattr(model, "folding", {}).items()})
+        (tmp / "assets.extra").mkdir(exist_ok=True)
+        (tmp / "assets.extra" / LAYOUT_FILE).write_text(json.dumps(layout))
+        meta["weights"] = {"packed": LAYOUT_FILE, "buffers": {k: b["elements"] for k, b in layout["buffers"].items()},
+                           "count": len(layout["weights"])}
         if warmup:
             meta["warmup_requests"] = write_warmup_requests(tmp / "assets.extra", signatures, spec, base.name)
         _write_extras(tmp / "assets.extra", {**meta, **(metadata or {})}, class_names)
@@ -217,14 +222,16 @@ def _raw_metadata(raw: dict, signatures: dict, spec) -> dict:
 
 
 def _serving_module(model: keras.Model, normalization, raw: dict | None = None, class_names=None):
-    """A trackable holding each weight once, with the serving functions (:mod:`kerasmer.export.signatures`).
+    """A trackable holding each weight once, packed, with the serving functions (:mod:`kerasmer.export.signatures`).
 
     ``keras.export.ExportArchive`` saves every weight twice: once as the Keras
     variable listed under ``variables`` (a trackable of its own) and once as the
     ``tf.Variable`` inside it, which it adds under ``_all_variables`` because the
     traced function captures it; a 33M-weight model then writes 66M values. Here
-    the root tracks only the ``tf.Variable`` objects the traced functions capture,
-    so each is written once (a variable listed twice is one object, saved once).
+    the root tracks only the packed variables of :mod:`kerasmer.export.packing`, one
+    per dtype (``weights_float32``, ...), which the serving functions slice each
+    weight from: each weight is written once, and a load creates and restores a
+    handful of variables instead of one per weight.
 
     Args:
         model: a built single-input Keras model.
@@ -233,11 +240,12 @@ def _serving_module(model: keras.Model, normalization, raw: dict | None = None, 
         class_names: the names the ``classes`` output returns, or ``None``.
 
     Returns:
-        ``(root, signatures, spec)``: the object to save (with ``preprocess``, the in-graph input
-        builder, when there are raw-frame signatures), name -> ``tf.function``, and the model input's spec.
+        ``(root, signatures, spec, layout)``: the object to save (with ``preprocess``, the in-graph input
+        builder, when there are raw-frame signatures), name -> ``tf.function``, the model input's spec,
+        and the packed weights' layout (``assets.extra/weights.json``, :func:`~kerasmer.export.packing.weights_layout`).
 
     Example:
-        >>> root, sigs, spec = _serving_module(model, None)  # doctest: +SKIP
+        >>> root, sigs, spec, layout = _serving_module(model, None)  # doctest: +SKIP
         >>> tf.saved_model.save(root, "out", signatures=sigs)  # doctest: +SKIP
     """
     raw = raw or {"modality": None, "sampler": None}
@@ -245,20 +253,19 @@ def _serving_module(model: keras.Model, normalization, raw: dict | None = None, 
     inp = model.inputs[0]
     input_name = inp.name.split(":")[0] if getattr(inp, "name", None) else "inputs"
     spec = tf.TensorSpec((None,) + tuple(inp.shape[1:]), tf.float32, name=input_name)
-    signatures, preprocess = serving_functions(model, spec, modality=served, sampler=raw["sampler"],
+    packed = PackedModel(model)
+    signatures, preprocess = serving_functions(packed, spec, modality=served, sampler=raw["sampler"],
                                                normalization=normalization, class_names=class_names)
-    captured = signatures[PRECOMPUTED].get_concrete_function()
-    # AutoTrackable (what ExportArchive's root is) keeps the reloaded object's ``variables``,
-    # ``trainable_variables`` and ``non_trainable_variables``; the lists share the same objects.
     root = tf.__internal__.tracking.AutoTrackable()
-    trainable_ids = {id(v) for v in captured.trainable_variables}
-    root.variables = list(captured.variables)
-    root.trainable_variables = list(captured.trainable_variables)
-    root.non_trainable_variables = [v for v in captured.variables if id(v) not in trainable_ids]
+    for dtype, variable in packed.variables.items():  # checkpoint keys "weights_<dtype>/..." (weights.json)
+        setattr(root, f"weights_{dtype}", variable)
+    # ExportArchive's root had these lists; an export serves inference, so nothing in it is trainable.
+    root.variables = root.non_trainable_variables = list(packed.variables.values())
+    root.trainable_variables = []
     root.serve = signatures[PRECOMPUTED]
     if preprocess is not None:  # the in-graph input builder, callable after loading (the skew tests use it)
         root.preprocess = preprocess
-    return root, signatures, spec
+    return root, signatures, spec, weights_layout(packed)
 
 
 def _write_extras(extra: Path, meta: dict, class_names) -> None:

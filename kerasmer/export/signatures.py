@@ -53,7 +53,8 @@ def serving_functions(model, input_spec: tf.TensorSpec, *, modality: str | None,
     """The ``tf.function`` of each signature, and the in-graph preprocessing (for tests), of one model.
 
     Args:
-        model: the single-input Keras model.
+        model: the single-input Keras model, or any callable ``model(x, training=False) -> probabilities``
+            (an export passes :class:`kerasmer.export.packing.PackedModel`).
         input_spec: its float32 input spec with a ``None`` batch axis.
         modality: ``"dynamic_image"``, ``"frame"``, ``"clip"`` get raw-frame signatures; others do not.
         sampler: the clip sampler (clip models).

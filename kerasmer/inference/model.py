@@ -211,9 +211,16 @@ def _load_keras(path: Path, normalization, precision: str = "auto") -> ServedMod
     served = ServedModel(path, model.name, "keras", _check_modality(path, model.name, facts["modality"]), shape,
                          facts.get("sampler"), _class_names(path, facts, count),
                          float(facts.get("fps", DEFAULT_MODEL_FPS)), norm, facts.get("flow"),
-                         call=lambda x: model(x, training=False))
+                         call=_graph_call(model))
     served.keras_model = model  # the model actually called (float32 when the precision resolved to it)
     return served
+
+
+def _graph_call(model: keras.Model):
+    """``model``'s inference call as a ``tf.function``: graph mode, one kernel per op (see
+    :func:`kerasmer.core.precision.frozen_weights_assumed`), and no per-op Python cost at each call."""
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda x: fn(tf.constant(x, tf.float32)).numpy()
 
 
 def _load_saved_model(path: Path) -> ServedModel:

@@ -113,23 +113,52 @@ def test_fresh_process_reload_and_saved_model_cli(model, tmp_path):
 
 
 def test_each_weight_is_stored_once(model, tmp_path):
-    # issue 16: ExportArchive wrote every weight twice (as the Keras variable and under `_all_variables`).
+    # issue 16: ExportArchive wrote every weight twice (as the Keras variable and under `_all_variables`);
+    # the export now packs each dtype's weights into one variable (kerasmer.export.packing).
     import tensorflow as tf
 
     out = export_saved_model(model, tmp_path / "learnet")
     model = kerasmer.models.fold_batch_norms(model)  # what is served: the inference graph (fewer weights)
-    assert json.loads((out / "assets.extra" / "kerasmer.json").read_text())["batch_norms"] == {
-        k: len(v) for k, v in model.folding.items()}
+    meta = json.loads((out / "assets.extra" / "kerasmer.json").read_text())
+    assert meta["batch_norms"] == {k: len(v) for k, v in model.folding.items()}
+    assert meta["weights"]["count"] == len(model.weights)
     entries = dict(tf.train.list_variables(str(out / "variables" / "variables")))
-    assert not [key for key in entries if key.startswith("_all_variables")]
-    # the object graph is stored as one string entry, not a weight
-    entries.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
+    entries.pop("_CHECKPOINTABLE_OBJECT_GRAPH")  # the object graph is stored as one string entry, not a weight
+    assert sorted(entries) == ["weights_float32/.ATTRIBUTES/VARIABLE_VALUE"]
     values = sum(int(np.prod(shape)) for shape in entries.values())
-    assert values == model.count_params()
-    assert len(entries) == len(model.weights)
+    assert model.count_params() <= values <= model.count_params() + 16 * len(model.weights)  # 64-byte alignment
     weight_bytes = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
     folder_bytes = sum(p.stat().st_size for p in (out / "variables").iterdir())
     assert weight_bytes <= folder_bytes <= 1.05 * weight_bytes, (folder_bytes, weight_bytes)
+    # every weight comes back by name, as the model holds it
+    unpacked = kerasmer.export.unpack_weights(out)
+    assert list(unpacked) == [w.path for w in model.trainable_weights + model.non_trainable_weights]
+    for w in model.weights:
+        np.testing.assert_array_equal(unpacked[w.path], w.numpy())
+
+
+def test_packed_weights_start_on_64_byte_boundaries():
+    # A 1-D Slice that starts on Eigen's alignment returns a view of the buffer, not a copy (packing.py).
+    import keras
+
+    from kerasmer.export.packing import ALIGN_BYTES, pack_weights
+
+    model = _tiny_conv_model()
+    buffers, layout = pack_weights(model)
+    assert {w["dtype"] for w in layout} == {"float32"}
+    for w in layout:
+        assert (w["offset"] * 4) % ALIGN_BYTES == 0, w
+        size = int(np.prod(w["shape"]))
+        weight = {v.path: v for v in model.weights}[w["name"]]
+        np.testing.assert_array_equal(buffers["float32"][w["offset"]:w["offset"] + size].reshape(w["shape"]),
+                                      keras.ops.convert_to_numpy(weight.value))
+    ends = sorted((w["offset"], w["offset"] + int(np.prod(w["shape"]))) for w in layout)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(ends, ends[1:]))  # no overlap
+
+
+def test_unpack_weights_names_a_folder_that_is_not_a_packed_export(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights.json"):
+        kerasmer.export.unpack_weights(tmp_path)
 
 
 def test_batch_norms_are_folded_unless_asked_not_to(tmp_path):
@@ -138,7 +167,8 @@ def test_batch_norms_are_folded_unless_asked_not_to(tmp_path):
     model = _tiny_conv_model()
     kept = export_saved_model(model, tmp_path / "kept", modality="frame", warmup=False, fold_batch_norms=False)
     folded = export_saved_model(model, tmp_path / "folded", modality="frame", warmup=False)
-    count = {path: len(tf.train.list_variables(str(path / "variables" / "variables"))) for path in (kept, folded)}
+    count = {path: json.loads((path / "assets.extra" / "kerasmer.json").read_text())["weights"]["count"]
+             for path in (kept, folded)}
     assert count[kept] - count[folded] == 4  # bn_a's gamma, beta, moving mean and variance
     assert json.loads((kept / "assets.extra" / "kerasmer.json").read_text())["batch_norms"] == {}
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
@@ -183,11 +213,15 @@ def test_the_model_graph_is_stored_once(tmp_path):
     assert len(convs) == 2 and len(set(convs)) == 1, convs
     reads = [fn.signature.name for fn in library for node in fn.node_def if node.op == "ReadVariableOp"
              and "traced_save" not in fn.signature.name]
-    assert len(reads) == len(model.weights) and set(reads) == set(convs)
+    # the packed weights (kerasmer.export.packing): one read of the one float32 buffer, in the model's function,
+    # and one slice per weight
+    assert len(reads) == 1 and set(reads) == set(convs)
+    slices = [node for fn in library if fn.signature.name == convs[0] for node in fn.node_def if node.op == "Slice"]
+    assert len(slices) == len(model.weights)
     # no per-layer Keras call functions are saved
     layer_fns = [fn.signature.name for fn in library for layer in model.layers if layer.name in fn.signature.name]
     assert not layer_fns, layer_fns
-    # Functions taking every weight: one wrapper per signature key, the 4 distinct signature functions (the model's
-    # own among them) and the checkpoint's save and restore; an extra nesting level or copy would add more.
-    capturing = [fn.signature.name for fn in library if len(fn.signature.input_arg) >= len(model.weights)]
-    assert len(capturing) <= len(keys) + 4 + 2, sorted(capturing)
+    # No function takes an input per weight (before packing, every signature's wrapper, the signature functions
+    # and the checkpoint's save and restore did): the longest input lists are tf.map's loop bodies (6 to 8).
+    widest = max(library, key=lambda fn: len(fn.signature.input_arg))
+    assert len(widest.signature.input_arg) < len(model.weights), widest.signature.name

@@ -24,6 +24,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from kerasmer.core.precision import FROZEN_WEIGHTS_ENV, frozen_weights_assumed
 from kerasmer.data.preprocess._frames import as_clip, to_gray_u8
 
 DETECTORS = ("haar", "mtcnn")
@@ -111,6 +112,12 @@ class FaceCropper:
                     )
                 self._impl = cascade
             else:
+                if frozen_weights_assumed():  # MTCNN calls its networks eagerly: cached weights would be wrong
+                    raise RuntimeError(
+                        f"FaceCropper(detector='mtcnn') cannot run with {FROZEN_WEIGHTS_ENV}=1: MTCNN runs its "
+                        "networks eagerly, where one oneDNN kernel (and its cached weights) serves every conv "
+                        "of the same shape; unset it, or use detector='haar'"
+                    )
                 try:
                     from mtcnn import MTCNN  # optional extra, imported only when asked for
                 except ImportError as err:
