@@ -13,18 +13,19 @@ computes correctly:
 
 **Inference chooses differently** (``purpose="inference"``, used by
 :func:`kerasmer.inference.load_served_model`): on a CPU without a GPU,
-``"auto"`` picks ``float32`` even where the CPU has native bfloat16, because
-per-frame (batch-1) inference is what video needs and bf16 does not win there.
+``"auto"`` picks ``float32`` even where the CPU has native bfloat16: it is exact,
+and bf16 has not been shown to win for every model at batch 1 (per-frame video).
 Measured with TF 2.21 / oneDNN 3.7.3 on 2 cores with AVX-512 BF16 (issue 16):
-LARNet at batch 1 took 219 ms in float32 and 239 ms in mixed_bfloat16 on a
-quiet machine.  A trace of one batch-1 call shows why: the convolutions take
-about half the time in bf16, but mixed precision adds ~1,350 Cast ops per call
-(12% of the op time: every conv/dense kernel and bias is cast each call, and
-each of the 373 batch norms casts its input to float32 and back), and the
-unfused batch-norm Mul/AddV2 and the ReLUs are memory-bound.  Batched
-inference is different: at batch 4 bf16 was ~2x faster than float32
-(interleaved, on a loaded machine: indicative), so a caller that batches many
-inputs should ask for ``"bf16"`` explicitly.  Training keeps bf16 (``"auto"``
+before the export work LARNet at batch 1 took 219 ms in float32 and 239 ms in
+mixed_bfloat16 (every conv weight cast per call, ~1,350 Cast ops, and unfused
+batch norms).  With the batch norms folded (:func:`kerasmer.models.fold_batch_norms`)
+and the weights stored in bf16 (:func:`bfloat16_serving_model`) bf16 became faster
+at every batch size: 155 ms against 195 ms at batch 1, 123 against 197 at batch 4
+(quiet, interleaved; docs/benchmarks.md), and 112 ms at batch 1 with
+``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (:func:`frozen_weights_assumed`).  Small
+models, where casts weigh more than the convolutions (in training bf16 was slower
+for emoresnet and the shallow Conv2D and ConvLSTM networks), were not measured at
+inference, so big models should ask for ``"bf16"`` explicitly.  Training keeps bf16 (``"auto"``
 with the default ``purpose="training"``).  On a GPU both pick
 ``mixed_float16``.  A model trained in mixed precision loses nothing served in
 float32: its variables are float32 already (:func:`float32_model`); served in
@@ -198,9 +199,8 @@ def _auto_policy(purpose: str, gpu_available: bool | None, cpu_bf16: bool | None
     if not bf16:
         return "float32", "no GPU and no native bfloat16 on this CPU"
     if purpose == "inference":
-        # Measured: at batch 1 (per-frame video) bf16 is no faster than float32 on a CPU (casts and
-        # memory-bound element-wise ops outweigh the faster convolutions); see the module docstring.
-        return "float32", "inference on a CPU: float32 is as fast as bfloat16 at batch 1, and exact"
+        # Exact, and bf16's gain at batch 1 is measured only for LARNet (0.79x); see the module docstring.
+        return "float32", "inference on a CPU: float32 is exact; ask for bf16 for big models (docs/benchmarks.md)"
     return "mixed_bfloat16", "no GPU; the CPU has native bfloat16 (AVX512_BF16/AMX)"
 
 
