@@ -519,9 +519,9 @@ def frozen_weights_assumed() -> bool:
     """Whether ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` tells TensorFlow's oneDNN kernels that weights never change.
 
     With it set to 1, each oneDNN convolution and matmul kernel reorders its weights into oneDNN's blocked
-    layout on its first call and keeps that copy, instead of reordering them on every call: LARNet's 382
-    convolutions spent 67 ms of a 155 ms bf16 batch-1 call on those reorders (``ONEDNN_VERBOSE``), and with
-    the variable set the call took about 120 ms (docs/serving.md, docs/benchmarks.md). TensorFlow reads the
+    layout on its first call and keeps that copy, instead of reordering them on every call: in one 155 ms bf16
+    batch-1 call of LARNet, 382 such reorders took 67 ms of 220 ms of oneDNN primitive time (``ONEDNN_VERBOSE``;
+    the two cores overlap), and with the variable set the call took 112 ms (docs/serving.md, docs/benchmarks.md). TensorFlow reads the
     variable once per process, when it creates the first such kernel.
 
     It is only right in an inference-only process whose convolutions run in graph mode: a served SavedModel,

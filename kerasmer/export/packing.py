@@ -7,7 +7,7 @@ whose size grows with the variable count. LARNet's 1,024 weights made those abou
 (``weights_float32``, ``weights_bfloat16``, ...); the serving function reads it once and cuts each weight out
 with ``Slice`` + ``Reshape``. Every weight starts on a 64-byte boundary (:data:`ALIGN_BYTES`), where
 TensorFlow's CPU ``Slice`` of a 1-D tensor returns a view of its input instead of a copy, so a call costs
-what it did (measured: LARNet's 1,024 slices take about 1 ms of a 155 ms call).
+what it did (measured: LARNet's 1,024 slices take about 1 ms of op time in a 155 ms call).
 
 The model runs through ``keras.Model.stateless_call`` with the sliced values, so the graph is the model's own
 graph with each variable read replaced by its slice. ``assets.extra/weights.json`` (:func:`weights_layout`)
