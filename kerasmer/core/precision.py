@@ -515,6 +515,11 @@ def precision_environment(*, probe_onednn: bool = True) -> dict:
     }
 
 
+def _env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to 1/true/yes (any case)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def frozen_weights_assumed() -> bool:
     """Whether ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` tells TensorFlow's oneDNN kernels that weights never change.
 
@@ -537,7 +542,7 @@ def frozen_weights_assumed() -> bool:
         >>> import os; os.environ.pop(FROZEN_WEIGHTS_ENV, None); frozen_weights_assumed()
         False
     """
-    return os.environ.get(FROZEN_WEIGHTS_ENV, "").strip().lower() in ("1", "true", "yes")
+    return _env_flag(FROZEN_WEIGHTS_ENV)
 
 
 # ------------------------------------------------------------------ the bf16 Conv3D guard
@@ -545,7 +550,7 @@ def frozen_weights_assumed() -> bool:
 
 def guard_enabled() -> bool:
     """Whether the guard is active (False when ``KERASMER_DISABLE_BF16_GUARD`` is set to 1/true/yes)."""
-    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("1", "true", "yes")
+    return not _env_flag(DISABLE_ENV)
 
 
 def _as_tuple(value, n: int) -> tuple:
