@@ -6,9 +6,12 @@ each kerasmer epoch a hook runs, on a second model of the same architecture and 
 batches held in memory:
 
 * **bare fit**: ``model.fit(x, y, validation_data=(xv, yv), epochs=1)``, the same batch size;
+* **bare fit, autotune off**: the same ``fit`` on ``tf.data`` datasets of the same arrays with kerasmer's
+  :func:`~kerasmer.data.pipeline_options` (tf.data's autotuning model off, as ``make_dataset`` sets it), so
+  that the ratio also shows kerasmer's own cost without the autotuner's wait at the end of a ``fit`` call;
 * **steps only**: ``train_on_batch`` over the epoch's batches, no validation.
 
-The three are interleaved epoch by epoch (the hook's own time is not counted in the kerasmer epoch), and the
+The four are interleaved epoch by epoch (the hook's own time is not counted in the kerasmer epoch), and the
 first epoch (tracing, filling the caches) is left out.  Reported: the median steady epoch of each, the ratio
 kerasmer / bare fit (the issue's goal for ``resnet3d18``: 1.1 or less, validation included) and the *step
 share*, steps only / kerasmer epoch (its goal for ``learnet`` at the recipe's batch: 0.7 or more).  Each model
@@ -47,7 +50,7 @@ class Interleave(TrainerHook):
 
     def __init__(self, batch_size: int):
         self.batch_size = batch_size
-        self.samples = {"kerasmer epoch": [], "bare fit": [], "steps only": []}
+        self.samples = {"kerasmer epoch": [], "bare fit": [], "bare fit, autotune off": [], "steps only": []}
         self.loads, self._since = [], None
 
     def on_model_built(self, trainer, state):
@@ -65,6 +68,8 @@ class Interleave(TrainerHook):
         self.val = (np.concatenate([b[0] for b in val]), np.concatenate([b[1] for b in val])) if val else None
         self.batches = [(self.x[i:i + self.batch_size], self.y[i:i + self.batch_size])
                         for i in range(0, len(self.x), self.batch_size)]
+        self.datasets = [_dataset(arrays, self.batch_size) if arrays is not None else None
+                         for arrays in ((self.x, self.y), self.val)]
         self._since = time.perf_counter()
 
     def on_epoch_end(self, trainer, state, epoch, logs):
@@ -74,14 +79,26 @@ class Interleave(TrainerHook):
                       shuffle=False, verbose=0)
         fit_s = time.perf_counter() - t
         t = time.perf_counter()
+        self.bare.fit(self.datasets[0], validation_data=self.datasets[1], epochs=1, shuffle=False, verbose=0)
+        fit_off_s = time.perf_counter() - t
+        t = time.perf_counter()
         for xb, yb in self.batches:
             self.bare.train_on_batch(xb, yb)
         steps_s = time.perf_counter() - t
         if epoch > 0:  # the first epoch traces and fills caches in both
-            for key, value in zip(self.samples, (kerasmer_s, fit_s, steps_s)):
+            for key, value in zip(self.samples, (kerasmer_s, fit_s, fit_off_s, steps_s)):
                 self.samples[key].append(value)
             self.loads.append(load1())
         self._since = time.perf_counter()
+
+
+def _dataset(arrays, batch_size: int):
+    """``arrays`` as batches of a ``tf.data`` dataset with kerasmer's dataset options."""
+    import tensorflow as tf
+
+    from kerasmer.data import pipeline_options
+
+    return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size).with_options(pipeline_options())
 
 
 def measure(harness: Harness, name: str, every: float, args, out: str) -> dict:
@@ -124,11 +141,12 @@ def main(argv=None) -> int:
             for every in (float(v) for v in args.cadences.split(",")):
                 rec = measure(harness, name, every, args, os.path.join(tmp, f"{name}_{every:g}"))
                 c = {k: v["median"] for k, v in rec["configs"].items()}
-                rows.append((name, f"{every:g}", f"{c['kerasmer epoch']:.3f}", f"{c['bare fit']:.3f}",
+                off = c["bare fit, autotune off"]
+                rows.append((name, f"{every:g}", f"{c['kerasmer epoch']:.3f}", f"{c['bare fit']:.3f}", f"{off:.3f}",
                              f"{c['steps only']:.3f}", f"{c['kerasmer epoch'] / c['bare fit']:.2f}",
-                             f"{c['steps only'] / c['kerasmer epoch']:.2f}"))
-    print_table("| model | checkpoint_every s | kerasmer epoch s | bare fit epoch s | steps only s | "
-                "kerasmer / bare fit | step share |", rows)
+                             f"{c['kerasmer epoch'] / off:.2f}", f"{c['steps only'] / c['kerasmer epoch']:.2f}"))
+    print_table("| model | checkpoint_every s | kerasmer epoch s | bare fit epoch s | bare fit, autotune off s | "
+                "steps only s | kerasmer / bare fit | kerasmer / bare fit, autotune off | step share |", rows)
     harness.report()
     return 0
 

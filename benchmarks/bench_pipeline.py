@@ -54,6 +54,7 @@ def make_pipeline(cache, build, df, input_shape, *, batch_size, epochs, augment=
     """
     import tensorflow as tf
 
+    from kerasmer.data import pipeline_options
     from kerasmer.data.pipeline.augment import DEFAULT_AUGMENT, image_augment
 
     rows = [row for _, row in df.iterrows()]
@@ -69,7 +70,7 @@ def make_pipeline(cache, build, df, input_shape, *, batch_size, epochs, augment=
                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, i: ((x - 127.0) / 64.0, i), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())  # as make_dataset sets them
 
     def run():
         t = time.perf_counter()

@@ -43,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 from _harness import Harness, add_arguments, print_table  # noqa: E402  (first: it puts the checkout on sys.path)
 import kerasmer  # noqa: E402
 from kerasmer.core.precision import precision_scope  # noqa: E402
+from kerasmer.data import pipeline_options  # noqa: E402
 
 DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
@@ -93,7 +94,9 @@ def make_trainer(name: str, input_shape, policy: str, batch: int, steps: int, wa
     model.compile(keras.optimizers.SGD(1e-3, momentum=0.9), "categorical_crossentropy")
     x = np.random.default_rng(0).normal(size=(batch, *input_shape)).astype("float32")
     y = keras.utils.to_categorical(np.arange(batch) % 3, 3)
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    # kerasmer's dataset options (tf.data's autotuning model off), as make_dataset sets them: with the model on,
+    # each fit call's wall time snapped up to 10 ms x (2^k - 1) (kerasmer.data.pipeline_options).
+    ds = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(pipeline_options())
     model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
 
     def fit():

@@ -428,7 +428,7 @@ class FoldTrainer:
 
     def fit(self, state: FoldState) -> None:
         """Train epoch by epoch until the plan, early stopping or a failure ends the fold."""
-        val_ds = (self.make_dataset(state, "val", training=False, seed=state.seed)
+        val_ds = (single_pass(self.make_dataset(state, "val", training=False, seed=state.seed))
                   if state.selector is not None else None)
         writer = (tf.summary.create_file_writer(str(state.tensorboard_dir))
                   if state.tensorboard_dir is not None else None)
@@ -446,12 +446,18 @@ class FoldTrainer:
                 writer.close()
 
     def fit_epoch(self, state: FoldState, epoch: int, val_ds, callbacks) -> dict:
-        """One ``fit`` call for epoch ``epoch`` (0-based); returns its logs plus the epoch's learning rate."""
-        train_ds = self.make_dataset(state, "train", training=True, seed=epoch_seed(state.seed, epoch))
+        """One ``fit`` call for epoch ``epoch`` (0-based); returns its logs plus the epoch's learning rate.
+
+        ``val_ds``: ``None`` or :func:`single_pass`'s ``(dataset, steps)`` of the validation rows.
+        """
+        train_ds, steps = single_pass(self.make_dataset(state, "train", training=True,
+                                                        seed=epoch_seed(state.seed, epoch)))
+        val_ds, val_steps = val_ds if val_ds is not None else (None, None)
         lr = float(keras.ops.convert_to_numpy(state.model.optimizer.learning_rate))  # at the epoch's first step
         with decode_errors_raised():  # a frame that fails to decode inside tf.data: its kerasmer error, here
             h = state.model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                                verbose=self.spec.verbose, shuffle=False, callbacks=callbacks)
+                                steps_per_epoch=steps, validation_steps=val_steps, verbose=self.spec.verbose,
+                                shuffle=False, callbacks=callbacks)
         logs = {k: float(v[-1]) for k, v in h.history.items()}
         logs["learning_rate"] = lr
         return logs
@@ -527,6 +533,33 @@ class FoldTrainer:
             resumed_from_epoch=int(state.start_epoch),
             clip_datasets=(test["dataset"].astype(str).tolist() if "dataset" in test.columns else []),
         )
+
+
+def single_pass(dataset) -> tuple:
+    """``dataset`` as a ``fit`` or ``evaluate`` call reads it with a single iterator: ``(dataset, steps)``.
+
+    Keras 3.15's epoch iterator, after the last step over a dataset of known cardinality, creates the next
+    epoch's iterator at once.  kerasmer's ``fit`` calls run one epoch each, so that iterator, one for the
+    training set and one for the validation set per epoch, was never read: it cost its creation (tf.data
+    rewrites the dataset's graph, about 40 ms for a fresh training set) and started its prefetching (the
+    augmentation of the first batch).  With the cardinality hidden and the steps passed instead
+    (``steps_per_epoch``, ``validation_steps``), Keras reads exactly ``steps`` batches from one iterator.
+
+    Args:
+        dataset: a finite ``tf.data.Dataset``, e.g. from :func:`kerasmer.data.make_dataset`.
+
+    Returns:
+        ``(dataset, steps)``: the same batches with an unknown cardinality and their number; ``dataset``
+        itself and ``None`` when its cardinality is unknown already (Keras then reads it once, to its end).
+
+    Example:
+        >>> ds, steps = single_pass(train_ds)  # doctest: +SKIP
+        >>> model.fit(ds, steps_per_epoch=steps)  # doctest: +SKIP
+    """
+    steps = int(dataset.cardinality())
+    if steps < 0:
+        return dataset, None
+    return dataset.filter(lambda *_: tf.constant(True)), steps
 
 
 def trace_predict_once(model: keras.Model, dataset) -> None:

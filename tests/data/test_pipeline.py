@@ -184,6 +184,15 @@ def test_reuse_gives_the_same_batches_without_decoding_again(df, options):
     np.testing.assert_array_equal(y, _epoch(make_dataset(fewer, seed=5, **kw))[1])
 
 
+@pytest.mark.parametrize("options", [{}, {"training": True}, {"training": True, "balance": True}])
+def test_datasets_run_without_the_autotuning_model(df, options):
+    """tf.data's autotuning model made deleting an iterator wait for its thread's next wake-up (a period that
+    doubles from 10 ms), so every ``fit`` call, one per kerasmer epoch, snapped up to 10 ms x (2^k - 1)."""
+    ds = make_dataset(df, modality="dynamic_image", input_shape=DI, class_names=CLASSES, batch_size=3, **options)
+    assert ds.options().autotune.enabled is False
+    assert len(_epoch(ds)[0]) == len(df)  # and it still runs: parallel maps and prefetch without the model
+
+
 @register_input_builder("test_still_clip")
 def _still_clip(row, input_shape):
     """T identical frames with a left-right gradient, so any geometric change shows."""

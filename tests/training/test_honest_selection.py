@@ -26,6 +26,7 @@ import kerasmer.data
 from kerasmer.evaluation import loso_folds
 from kerasmer.training import RunConfig, run
 from kerasmer.training import FoldTrainer, TrainSpec
+from kerasmer.training import trainer as trainer_module
 from kerasmer.training.recipes import get_recipe
 
 from .conftest import SHAPE
@@ -40,12 +41,18 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
     built, events, norm_calls = {}, [], []
     real_make, real_norm = kerasmer.data.make_dataset, kerasmer.data.fit_normalization
     real_fit, real_predict, real_eval = keras.Model.fit, keras.Model.predict, keras.Model.evaluate
+    real_single_pass = trainer_module.single_pass
 
     def make_dataset(df, **kw):
         ds = real_make(df, **kw)
         built[id(ds)] = (_keys(df), kw.get("training"))
         events.append(("build", _keys(df), set()))
         return ds
+
+    def single_pass(ds):  # the trainer passes fit a dataset derived from a built one: the same clips
+        out, steps = real_single_pass(ds)
+        built[id(out)] = built[id(ds)]
+        return out, steps
 
     def fit_normalization(df, **kw):
         norm_calls.append(_keys(df))
@@ -65,6 +72,7 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
 
     monkeypatch.setattr(kerasmer.data, "make_dataset", make_dataset)
     monkeypatch.setattr(kerasmer.data, "fit_normalization", fit_normalization)
+    monkeypatch.setattr(trainer_module, "single_pass", single_pass)
     monkeypatch.setattr(keras.Model, "fit", fit)
     monkeypatch.setattr(keras.Model, "predict", predict)
     monkeypatch.setattr(keras.Model, "evaluate", evaluate)

@@ -116,3 +116,32 @@ def test_the_protocol_table_drives_help_validation_and_reports():
     assert RunConfig(protocol="megc_composite", data={"casme2": "x", "samm": "y"}).scheme == "megc3"
     assert [n for n, p in PROTOCOLS.items() if p.subject_dependent] == ["split"]
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_each_epoch_opens_one_iterator_per_dataset(synthetic_df, monkeypatch):
+    """Keras 3.15 opens the next epoch's iterator at the end of a ``fit`` over a dataset of known size; with one
+    ``fit`` per epoch it was never read (a tf.data graph rewrite and a prefetch each): see ``single_pass``."""
+    import tensorflow as tf
+
+    opened, per_fit = [], []
+    real_iter, real_fit = tf.data.Dataset.__iter__, keras.Model.fit
+
+    def counting_iter(self):
+        opened.append(1)
+        return real_iter(self)
+
+    def fit(self, *args, **kwargs):
+        start = len(opened)
+        history = real_fit(self, *args, **kwargs)
+        per_fit.append(len(opened) - start)
+        return history
+
+    monkeypatch.setattr(tf.data.Dataset, "__iter__", counting_iter)
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    names = sorted(synthetic_df["emotion"].unique())
+    fold = loso_folds(synthetic_df, seed=0)[0]
+    spec = TrainSpec("learnet", names, get_recipe("shallow", epochs=3, batch_size=4, early_stopping_patience=None),
+                     input_shape=SHAPE)
+    _, result = FoldTrainer(spec, log=lambda s: None).train(synthetic_df, fold, seed=1)
+    assert per_fit == [2, 2, 2]  # the training set's and the validation set's, once each
+    assert result.evaluated_epoch >= 1

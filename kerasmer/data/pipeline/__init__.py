@@ -19,7 +19,8 @@ from kerasmer.data.pipeline.inputs import (
     register_input_builder, sample_frame_numbers,
 )
 from kerasmer.data.pipeline.tfdata import (
-    BALANCE_CHOICES, build_input, clear_input_cache, epoch_draws, fit_normalization, make_dataset, preprocess_cache,
+    BALANCE_CHOICES, build_input, clear_input_cache, epoch_draws, fit_normalization, make_dataset, pipeline_options,
+    preprocess_cache,
 )
 from kerasmer.data.pipeline.model_spec import make_dataset_for_model, model_input_options, set_model_spec_lookup
 
@@ -27,6 +28,6 @@ __all__ = [
     "APEX_CHOICES", "BALANCE_CHOICES", "DECODE_STATS", "DEFAULT_AUGMENT", "INPUT_BUILDERS", "SAMPLER_CHOICES",
     "epoch_draws",
     "build_input", "clear_input_cache", "decode_frame", "fit_normalization", "load_clip", "make_dataset",
-    "make_dataset_for_model", "make_input_builder", "model_input_options", "preprocess_cache",
+    "make_dataset_for_model", "make_input_builder", "model_input_options", "pipeline_options", "preprocess_cache",
     "register_input_builder", "sample_frame_numbers", "set_model_spec_lookup",
 ]
