@@ -26,8 +26,7 @@ from kerasmer.data.preprocess.samplers import (
 from kerasmer.data.pipeline import (
     INPUT_BUILDERS, build_input, clear_input_cache, fit_normalization, load_clip, make_dataset,
     make_dataset_for_model, make_input_builder, model_input_options, pipeline_options, preprocess_cache,
-    register_input_builder,
-    sample_frame_numbers,
+    register_input_builder, sample_frame_numbers,
 )
 from kerasmer.data.pipeline.augment import DEFAULT_AUGMENT, SHALLOW_AUGMENT, make_flow_augment
 from kerasmer.data.pipeline.cache import PreprocessCache
@@ -46,8 +45,8 @@ __all__ = [
 ]
 __all__ += [
     "FaceCropper", "NoFaceError", "PreprocessCache", "clip_span", "flow_builder", "flow_input", "interpolate",
-    "make_flow_augment", "make_flow_builder", "optical_flow", "optical_strain", "pipeline_options", "resolve_apex", "sample_apex",
-    "sample_centered", "sample_onset_apex", "sample_uniform", "spot_apex",
+    "make_flow_augment", "make_flow_builder", "optical_flow", "optical_strain", "pipeline_options", "resolve_apex",
+    "sample_apex", "sample_centered", "sample_onset_apex", "sample_uniform", "spot_apex",
 ]
 __all__ += [
     "DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "make_dataset_for_model", "make_input_builder", "model_input_options",

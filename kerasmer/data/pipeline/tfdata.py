@@ -327,13 +327,13 @@ def pipeline_options():
 
     Why: with it on (TensorFlow's default), deleting an iterator waits until the autotuning thread's
     current sleep ends, and that sleep doubles from 10 ms.  Every ``fit``, ``evaluate`` and ``predict``
-    call deletes its iterator, and kerasmer runs one ``fit`` per epoch, so an epoch's wall time snapped
+    call deletes its iterators, and kerasmer runs one ``fit`` per epoch, so an epoch's wall time snapped
     up to 10 ms x (2^k - 1): a 6 s loop over a dataset ended after 10.2 s, a 22 s one after 41 s, and
-    12-step ``fit`` calls of a 3D ResNet took 5.11 s with it against 4.3-4.8 s without
-    (docs/benchmarks.md).  Without the model,
-    ``num_parallel_calls=AUTOTUNE`` runs as many calls as TensorFlow's thread pool has threads and
-    ``prefetch(AUTOTUNE)`` sizes its buffer by TensorFlow's simpler prefetch autotuner; kerasmer's
-    augmented pipeline was as fast or faster so (437 against 393 clips/s in one probe).
+    12-step ``fit`` calls of a 3D ResNet took 5.11 s with it against 4.3-4.8 s without.  Without the
+    model, ``num_parallel_calls=AUTOTUNE`` runs as many calls as TensorFlow's thread pool has threads
+    and ``prefetch(AUTOTUNE)`` sizes its buffer by TensorFlow's simpler prefetch autotuner; in
+    ``benchmarks/bench_pipeline.py`` the augmented pipeline ran 4% faster so for the dynamic-image and
+    clip inputs and 2% slower on flow, within the rounds' spread (docs/benchmarks.md).
 
     Returns:
         ``tf.data.Options`` to pass to ``Dataset.with_options``.
