@@ -22,10 +22,11 @@ batch norms).  With the batch norms folded (:func:`kerasmer.models.fold_batch_no
 and the weights stored in bf16 (:func:`bfloat16_serving_model`) bf16 became faster
 at every batch size: 155 ms against 195 ms at batch 1, 123 against 197 at batch 4
 (quiet, interleaved; docs/benchmarks.md), and 112 ms at batch 1 with
-``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (:func:`frozen_weights_assumed`).  Small
-models, where casts weigh more than the convolutions (in training bf16 was slower
-for emoresnet and the shallow Conv2D and ConvLSTM networks), were not measured at
-inference, so big models should ask for ``"bf16"`` explicitly.  Training keeps bf16 (``"auto"``
+``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (:func:`frozen_weights_assumed`).  The other
+models were not measured at inference, and the small ones, where casts weigh more
+than the convolutions, gained least from bf16 in training (quiet, 2026-11-30: 1.06x
+for the shallow Conv2D network, 1.18x for emoresnet, 1.46-1.67x for LARNet and the
+3D ResNets), so big models should ask for ``"bf16"`` explicitly.  Training keeps bf16 (``"auto"``
 with the default ``purpose="training"``).  On a GPU both pick
 ``mixed_float16``.  A model trained in mixed precision loses nothing served in
 float32: its variables are float32 already (:func:`float32_model`); served in
@@ -213,7 +214,7 @@ def resolve_precision(precision: str, *, purpose: str = "training", gpu_availabl
         purpose: ``"training"`` (the default) or ``"inference"``; only
             ``"auto"`` depends on it: for inference on a CPU without a GPU it
             picks ``float32`` even where the CPU has native bfloat16 (module
-            docstring: bf16 inference is slower there).
+            docstring: float32 is exact, and bf16's gain at batch 1 is measured for LARNet only).
         gpu_available: override GPU detection (for tests); detected when None.
         cpu_bf16: override CPU bf16 detection (for tests); detected when None.
 
@@ -526,8 +527,8 @@ def frozen_weights_assumed() -> bool:
     With it set to 1, each oneDNN convolution and matmul kernel reorders its weights into oneDNN's blocked
     layout on its first call and keeps that copy, instead of reordering them on every call: in one 155 ms bf16
     batch-1 call of LARNet, 382 such reorders took 67 ms of 220 ms of oneDNN primitive time (``ONEDNN_VERBOSE``;
-    the two cores overlap), and with the variable set the call took 112 ms (docs/serving.md, docs/benchmarks.md). TensorFlow reads the
-    variable once per process, when it creates the first such kernel.
+    the two cores overlap), and with the variable set the call took 112 ms (docs/serving.md, docs/benchmarks.md).
+    TensorFlow reads the variable once per process, when it creates the first such kernel.
 
     It is only right in an inference-only process whose convolutions run in graph mode: a served SavedModel,
     or a Keras model called through a ``tf.function`` (``kerasmer predict``'s ``.keras`` path). A kernel
