@@ -156,6 +156,27 @@ def _patch_scalar_mean() -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+def plain_strategy(strategy) -> bool:
+    """Whether ``strategy`` is none or TensorFlow's default one (one device, datasets used as given).
+
+    Args:
+        strategy: a ``tf.distribute`` strategy or None.
+
+    Returns:
+        True for None and the default strategy; False for ``mirrored``, ``multiworker`` and any other.
+
+    Example:
+        >>> plain_strategy(None)
+        True
+    """
+    if strategy is None:
+        return True
+    from tensorflow.python.distribute import distribute_lib  # the default strategy's class is not public
+
+    default = getattr(distribute_lib, "_DefaultDistributionStrategy", None)
+    return default is not None and isinstance(strategy, default)
+
+
 def direct_updates(optimizer) -> bool:
     """Apply ``optimizer``'s updates directly when no ``tf.distribute`` strategy is in use (a memory leak's fix).
 

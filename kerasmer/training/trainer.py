@@ -18,9 +18,12 @@ overridden step, not one more parameter:
 6. :meth:`~FoldTrainer.select`: restore the best validation epoch's weights;
 7. :meth:`~FoldTrainer.predict`: the one use of the test subjects (hook: ``on_fold_end``).
 
-Each epoch is one ``model.fit(initial_epoch=e, epochs=e + 1)`` call on a
-training dataset shuffled with a seed derived from (fold seed, epoch), so the
-data order of epoch ``e`` does not depend on whether the process was restarted.
+Each epoch is one ``model.fit(initial_epoch=e, epochs=e + 1)`` call on the
+training batches shuffled and augmented with a seed derived from (fold seed, epoch),
+so the data of epoch ``e`` does not depend on whether the process was restarted.
+Without a ``tf.distribute`` strategy those batches come from one iterator across
+epochs (:class:`~kerasmer.training.feed.EpochFeed`; the same batches as a dataset
+per epoch, without an iterator's set-up cost at every epoch).
 The selector and Keras' ``ReduceLROnPlateau`` are driven between epochs and
 checkpointed with the model, so a resumed fold reproduces the uninterrupted one.
 
@@ -52,7 +55,8 @@ from kerasmer.evaluation.results import FoldResult
 from kerasmer.models import build_model, model_info
 from kerasmer.models.transfer import freeze_initialised, freeze_layers, init_weights
 from kerasmer.training.callbacks import BestEpoch, EpochProgress, plateau_state, restore_plateau
-from kerasmer.training.distribute import direct_updates, fit_under
+from kerasmer.training.distribute import direct_updates, fit_under, plain_strategy
+from kerasmer.training.feed import EpochFeed, reader
 from kerasmer.training.recipes import Recipe, apply_kernel_init, make_optimizer
 from kerasmer.training.resume import FoldCheckpoint
 from kerasmer.training.summaries import write_scalars
@@ -183,6 +187,7 @@ class FoldState:
     selector: BestEpoch | None = None
     plateau: keras.callbacks.Callback | None = None
     checkpoint: FoldCheckpoint | None = None
+    feed: EpochFeed | None = None  # the training batches' iterator across epochs (FoldTrainer.epoch_batches)
     history: dict = dataclasses.field(default_factory=dict)
     start_epoch: int = 0
     stopped: bool = False
@@ -416,20 +421,49 @@ class FoldTrainer:
         self.log(f"fold {state.fold.name}: resuming after epoch {state.start_epoch} from "
                  f"{state.checkpoint.directory}")
 
-    def make_dataset(self, state: FoldState, part: str, *, training: bool, seed: int):
-        """The ``tf.data`` batches of one part (``"train"``, ``"val"``, ``"test"``), normalised with the fold's fit."""
+    def make_dataset(self, state: FoldState, part: str, *, training: bool, seed):
+        """The ``tf.data`` batches of one part (``"train"``, ``"val"``, ``"test"``), normalised with the fold's fit;
+        ``seed`` an int, or a list for several epochs' batches in turn (``kerasmer.data.make_dataset``)."""
         options = dict(state.options, class_names=list(self.spec.class_names), label_column=self.spec.label_column,
                        batch_size=self.spec.recipe.batch_size, normalization=state.normalization)
         if training:
-            # A dataset per epoch, seeded by epoch; the fold's inputs stay cached (tf.data ``.cache()``) and its
-            # augmentation traced in ``state.pipelines``, so an epoch only draws its order and transforms.
+            # Seeded by epoch (``seed`` one epoch's, or a list: EpochFeed's chunk of epochs); the fold's inputs stay
+            # cached (tf.data ``.cache()``) and its augmentation traced in ``state.pipelines``, so a new dataset
+            # only draws its epochs' orders and transforms.
             options.update(state.train_options, reuse=state.pipelines.setdefault(part, {}))
         return kdata.make_dataset(state.parts[part], training=training, seed=seed, **options)
 
+    def uses_feed(self, state: FoldState) -> bool:
+        """Whether the epochs read one iterator across ``fit`` calls (:mod:`kerasmer.training.feed`): yes without a
+        ``tf.distribute`` strategy; under one (which may rewrite the datasets it is given) each epoch gets its own."""
+        return plain_strategy(self.strategy)
+
+    def epoch_batches(self, state: FoldState, epoch: int) -> tuple:
+        """``(dataset, steps)``: epoch ``epoch``'s training batches, shuffled and augmented by its own seed.
+
+        The same batches either way: from the fold's :class:`~kerasmer.training.feed.EpochFeed` (one iterator for
+        up to 32 epochs), or from a dataset built for the epoch (:func:`single_pass`) when :meth:`uses_feed` says no.
+        """
+        if not self.uses_feed(state):
+            return single_pass(self.make_dataset(state, "train", training=True, seed=epoch_seed(state.seed, epoch)))
+        if state.feed is None:
+            state.feed = EpochFeed(lambda epochs: self.make_dataset(
+                state, "train", training=True, seed=[epoch_seed(state.seed, e) for e in epochs]),
+                steps=state.steps_per_epoch, last_epoch=state.epochs)
+        return state.feed.epoch(epoch)
+
+    def validation_batches(self, state: FoldState) -> tuple:
+        """``(dataset, steps)`` of the validation rows, read once per epoch: through one iterator for the whole
+        fold (:func:`~kerasmer.training.feed.reader`), or :func:`single_pass` under a strategy."""
+        val = self.make_dataset(state, "val", training=False, seed=state.seed)
+        steps = int(val.cardinality())
+        if not self.uses_feed(state) or steps < 0:
+            return single_pass(val)
+        return reader(val, steps, repeat=True), steps
+
     def fit(self, state: FoldState) -> None:
         """Train epoch by epoch until the plan, early stopping or a failure ends the fold."""
-        val_ds = (single_pass(self.make_dataset(state, "val", training=False, seed=state.seed))
-                  if state.selector is not None else None)
+        val_ds = self.validation_batches(state) if state.selector is not None else None
         writer = (tf.summary.create_file_writer(str(state.tensorboard_dir))
                   if state.tensorboard_dir is not None else None)
         callbacks = [keras.callbacks.TerminateOnNaN(), *self.callbacks]
@@ -442,22 +476,26 @@ class FoldTrainer:
                 if state.stopped:
                     break
         finally:
+            state.feed = None  # its iterator (and prefetched batches) go now, not when a cycle is collected
             if writer is not None:
                 writer.close()
 
     def fit_epoch(self, state: FoldState, epoch: int, val_ds, callbacks) -> dict:
         """One ``fit`` call for epoch ``epoch`` (0-based); returns its logs plus the epoch's learning rate.
 
-        ``val_ds``: ``None`` or :func:`single_pass`'s ``(dataset, steps)`` of the validation rows.
+        ``val_ds``: ``None`` or :meth:`validation_batches`' ``(dataset, steps)`` of the validation rows.
         """
-        train_ds, steps = single_pass(self.make_dataset(state, "train", training=True,
-                                                        seed=epoch_seed(state.seed, epoch)))
+        train_ds, steps = self.epoch_batches(state, epoch)
         val_ds, val_steps = val_ds if val_ds is not None else (None, None)
         lr = float(keras.ops.convert_to_numpy(state.model.optimizer.learning_rate))  # at the epoch's first step
+        if state.feed is not None:
+            callbacks = [*callbacks, state.feed.counter]
         with decode_errors_raised():  # a frame that fails to decode inside tf.data: its kerasmer error, here
             h = state.model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
                                 steps_per_epoch=steps, validation_steps=val_steps, verbose=self.spec.verbose,
                                 shuffle=False, callbacks=callbacks)
+        if state.feed is not None:
+            state.feed.done(epoch)
         logs = {k: float(v[-1]) for k, v in h.history.items()}
         logs["learning_rate"] = lr
         return logs

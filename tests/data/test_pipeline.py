@@ -184,6 +184,26 @@ def test_reuse_gives_the_same_batches_without_decoding_again(df, options):
     np.testing.assert_array_equal(y, _epoch(make_dataset(fewer, seed=5, **kw))[1])
 
 
+@pytest.mark.parametrize("options", [{}, {"augment": False}, {"balance": "oversample"}, {"balance": True,
+                                                                                        "augment": False}])
+def test_a_sequence_of_seeds_gives_each_seeds_epoch_in_turn(df, options):
+    """``seed=[a, b, c]``: one dataset (one iterator for many epochs, as ``EpochFeed`` reads it) with the
+    batches of ``seed=a``, then ``b``, then ``c``, bit for bit; no batch mixes two epochs."""
+    kw = dict(modality="dynamic_image", input_shape=DI, class_names=CLASSES, batch_size=4, training=True,
+              normalization=(np.full(3, 5.0), np.full(3, 2.0)), **options)
+    reuse = {}
+    chained = [b for b in make_dataset(df, seed=[7, 8, 9], reuse=reuse, **kw).as_numpy_iterator()]
+    single = [b for s in (7, 8, 9) for b in make_dataset(df, seed=s, reuse=reuse, **kw).as_numpy_iterator()]
+    assert len(chained) == len(single) and len(single) % 3 == 0
+    for (xa, ya), (xb, yb) in zip(chained, single):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    per_epoch = len(single) // 3
+    assert not np.array_equal(single[0][0], single[per_epoch][0]), "each epoch draws its own order/transforms"
+    with pytest.raises(ValueError, match="empty sequence"):
+        make_dataset(df, seed=[], **kw)
+
+
 @pytest.mark.parametrize("options", [{}, {"training": True}, {"training": True, "balance": True}])
 def test_datasets_run_without_the_autotuning_model(df, options):
     """tf.data's autotuning model made deleting an iterator wait for its thread's next wake-up (a period that
@@ -214,6 +234,38 @@ def test_augmentation_is_identical_across_frames(df):
     plain, _ = _epoch(make_dataset(df, modality="test_still_clip", input_shape=shape, class_names=CLASSES,
                                    training=True, normalization=False, augment=False))
     np.testing.assert_array_equal(plain, np.broadcast_to(original, plain.shape))
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 12), (20, 9, 39), (5, 33, 48), (1, 7, 12)])
+def test_wide_inputs_rotate_with_gathers_exactly_as_tensorflows_kernel(shape):
+    """A clip's frames folded into channels are rotated by gathers (coordinates once per pixel): the same
+    values, bit for bit, as ``affine_transform`` (``ImageProjectiveTransformV3``, bilinear, reflected border),
+    at small and large angles, on non-square images whose rotated coordinates leave the image by more than
+    its size (the reflection's modulo), and on a one-pixel side."""
+    import keras
+    import tensorflow as tf
+
+    from kerasmer.data.pipeline import augment
+
+    assert shape[-1] >= augment.GATHER_MIN_CHANNELS
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32))
+    for angle in (0.0, 0.05, -0.087, 0.7, 2.5, -3.1):
+        transform = augment._rotation_transform(tf.constant(angle), float(shape[0]), float(shape[1]))
+        kernel = keras.ops.image.affine_transform(x[None], tf.stack(transform + [0.0, 0.0])[None],
+                                                  interpolation="bilinear", fill_mode="reflect")[0]
+        np.testing.assert_array_equal(augment._rotate(x, tf.constant(angle)).numpy(), kernel.numpy())
+
+
+def test_clips_take_the_gather_rotation_and_images_the_kernel(df, monkeypatch):
+    from kerasmer.data.pipeline import augment
+
+    calls = []
+    real = augment._rotate_gather
+    monkeypatch.setattr(augment, "_rotate_gather", lambda x, t: calls.append(x.shape[-1]) or real(x, t))
+    for shape in ((4, 16, 16, 3), (16, 16, 3)):
+        _epoch(make_dataset(df, modality="test_still_clip" if len(shape) == 4 else "dynamic_image",
+                            input_shape=shape, class_names=CLASSES, training=True, seed=1, batch_size=len(df)))
+    assert calls == [12]  # traced once, for the clip (4 frames x 3 channels); the image keeps the kernel
 
 
 # ----------------------------------------------------------------- a model's spec, through the registry's lookup

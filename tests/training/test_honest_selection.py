@@ -26,6 +26,7 @@ import kerasmer.data
 from kerasmer.evaluation import loso_folds
 from kerasmer.training import RunConfig, run
 from kerasmer.training import FoldTrainer, TrainSpec
+from kerasmer.training import feed as feed_module
 from kerasmer.training import trainer as trainer_module
 from kerasmer.training.recipes import get_recipe
 
@@ -41,7 +42,7 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
     built, events, norm_calls = {}, [], []
     real_make, real_norm = kerasmer.data.make_dataset, kerasmer.data.fit_normalization
     real_fit, real_predict, real_eval = keras.Model.fit, keras.Model.predict, keras.Model.evaluate
-    real_single_pass = trainer_module.single_pass
+    real_single_pass, real_reader = trainer_module.single_pass, feed_module.reader
 
     def make_dataset(df, **kw):
         ds = real_make(df, **kw)
@@ -53,6 +54,11 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
         out, steps = real_single_pass(ds)
         built[id(out)] = built[id(ds)]
         return out, steps
+
+    def reader(ds, steps, **kw):  # or one that reads a built one's batches, epoch by epoch: the same clips
+        out = real_reader(ds, steps, **kw)
+        built[id(out)] = built[id(ds)]
+        return out
 
     def fit_normalization(df, **kw):
         norm_calls.append(_keys(df))
@@ -73,6 +79,8 @@ def test_test_subjects_reach_only_predict(synthetic_root, tmp_path, monkeypatch)
     monkeypatch.setattr(kerasmer.data, "make_dataset", make_dataset)
     monkeypatch.setattr(kerasmer.data, "fit_normalization", fit_normalization)
     monkeypatch.setattr(trainer_module, "single_pass", single_pass)
+    monkeypatch.setattr(trainer_module, "reader", reader)  # the validation set's
+    monkeypatch.setattr(feed_module, "reader", reader)  # the training set's, in EpochFeed
     monkeypatch.setattr(keras.Model, "fit", fit)
     monkeypatch.setattr(keras.Model, "predict", predict)
     monkeypatch.setattr(keras.Model, "evaluate", evaluate)

@@ -120,15 +120,23 @@ def test_the_protocol_table_drives_help_validation_and_reports():
 
 def test_each_epoch_opens_one_iterator_per_dataset(synthetic_df, monkeypatch):
     """Keras 3.15 opens the next epoch's iterator at the end of a ``fit`` over a dataset of known size; with one
-    ``fit`` per epoch it was never read (a tf.data graph rewrite and a prefetch each): see ``single_pass``."""
+    ``fit`` per epoch it was never read (a tf.data graph rewrite and a prefetch each): see ``single_pass``.  And
+    the fold's built datasets (augmentation, cache) are opened once per fold, not per epoch: ``EpochFeed``."""
     import tensorflow as tf
 
-    opened, per_fit = [], []
-    real_iter, real_fit = tf.data.Dataset.__iter__, keras.Model.fit
+    opened, per_fit, built, heavy = [], [], set(), []
+    real_iter, real_fit, real_make = tf.data.Dataset.__iter__, keras.Model.fit, kerasmer.data.make_dataset
 
     def counting_iter(self):
         opened.append(1)
+        if id(self) in built or id(getattr(self, "_input_dataset", None)) in built:  # itself, or repeated
+            heavy.append(len(per_fit))
         return real_iter(self)
+
+    def make_dataset(df, **kw):
+        ds = real_make(df, **kw)
+        built.add(id(ds))
+        return ds
 
     def fit(self, *args, **kwargs):
         start = len(opened)
@@ -138,10 +146,51 @@ def test_each_epoch_opens_one_iterator_per_dataset(synthetic_df, monkeypatch):
 
     monkeypatch.setattr(tf.data.Dataset, "__iter__", counting_iter)
     monkeypatch.setattr(keras.Model, "fit", fit)
+    monkeypatch.setattr(kerasmer.data, "make_dataset", make_dataset)
     names = sorted(synthetic_df["emotion"].unique())
     fold = loso_folds(synthetic_df, seed=0)[0]
     spec = TrainSpec("learnet", names, get_recipe("shallow", epochs=3, batch_size=4, early_stopping_patience=None),
                      input_shape=SHAPE)
     _, result = FoldTrainer(spec, log=lambda s: None).train(synthetic_df, fold, seed=1)
     assert per_fit == [2, 2, 2]  # the training set's and the validation set's, once each
+    # the validation set's and the training set's own iterators: once, before the first epoch's fit returns;
+    # none during the later epochs; then the test set's, after the last (tracing predict, then predict)
+    assert heavy[:2] == [0, 0] and heavy[2:] and set(heavy[2:]) == {3}
     assert result.evaluated_epoch >= 1
+
+
+class _PerEpochDatasets(FoldTrainer):
+    def uses_feed(self, state):
+        return False  # a dataset per epoch, as under a tf.distribute strategy
+
+
+@pytest.mark.parametrize("options", [{}, {"balance": "oversample"}])
+def test_the_epoch_feed_trains_exactly_as_a_dataset_per_epoch(synthetic_df, options, monkeypatch):
+    """One iterator across epochs (``EpochFeed``, chunks of 2 epochs here) gives the same batches, so the
+    same weights, history and predictions, as a dataset built for each epoch."""
+    import functools
+
+    import kerasmer.training.trainer as trainer_module
+
+    # a new iterator every two epochs: the hand-over between chunks is tested too
+    monkeypatch.setattr(trainer_module, "EpochFeed", functools.partial(trainer_module.EpochFeed, chunk=2))
+    names = sorted(synthetic_df["emotion"].unique())
+    fold = loso_folds(synthetic_df, seed=0)[0]
+    spec = TrainSpec("learnet", names, get_recipe("shallow", epochs=5, batch_size=4, early_stopping_patience=None),
+                     input_shape=SHAPE, data_options=options)
+    chunks = []
+
+    class SmallChunks(FoldTrainer):
+        def epoch_batches(self, state, epoch):
+            out = super().epoch_batches(state, epoch)
+            chunks.append(id(state.feed._batches))
+            return out
+
+    fed_model, fed = SmallChunks(spec, log=lambda s: None).train(synthetic_df, fold, seed=3)
+    per_model, per = _PerEpochDatasets(spec, log=lambda s: None).train(synthetic_df, fold, seed=3)
+    assert len(set(chunks)) == 3 and len(chunks) == 5  # epochs 0-1, 2-3, 4
+    assert fed.history == per.history
+    np.testing.assert_array_equal(fed.probabilities, per.probabilities)
+    for a, b in zip(fed_model.get_weights(), per_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert trainer_module.plain_strategy(None)

@@ -6,6 +6,8 @@
 * :mod:`~kerasmer.data.pipeline.cache`: the on-disk preprocessing cache.
 * :mod:`~kerasmer.data.pipeline.tfdata`: in-process memo, normalization and
   :func:`make_dataset`.
+* :mod:`~kerasmer.data.pipeline.epochs`: what a seed draws for one epoch (order,
+  class balance, augmentation), and many epochs in one dataset.
 * :mod:`~kerasmer.data.pipeline.model_spec`: a model's pipeline options by
   name (:func:`make_dataset_for_model`), through a lookup the model registry installs.
 

@@ -111,18 +111,78 @@ def _check_ranges(settings: Mapping) -> None:
         raise ValueError(f"augment['smoothing'] is a window size in pixels (an int), got {settings['smoothing']!r}")
 
 
+# From this many channels up (a clip's frames folded into channels), :func:`_rotate` samples with gathers: the
+# coordinates are worked out once per pixel and shared by its channels, where TensorFlow's kernel works them out
+# for every channel.  Below it, the kernel is faster (measured in docs/benchmarks.md, "Input pipeline").
+GATHER_MIN_CHANNELS = 12
+
+
 def _rotate(x, angle):
-    """Rotate an (H, W, C) tensor about its centre by ``angle`` radians (bilinear, reflected border)."""
+    """Rotate an (H, W, C) tensor about its centre by ``angle`` radians (bilinear, reflected border).
+
+    The same values, bit for bit, either way: Keras' ``affine_transform`` (TensorFlow's
+    ``ImageProjectiveTransformV3``) below :data:`GATHER_MIN_CHANNELS` channels, :func:`_rotate_gather` from it.
+    """
     import keras  # heavy: TensorFlow loads only when a dataset is built
     import tensorflow as tf
 
-    h_f, w_f = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    # output->input map of a rotation about the image centre (keras affine_transform convention)
-    cx, cy = (w_f - 1) / 2, (h_f - 1) / 2
-    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
-    return keras.ops.image.affine_transform(x[None], transform[None], interpolation="bilinear",
+    if x.shape[-1] is not None and x.shape[-1] >= GATHER_MIN_CHANNELS and None not in x.shape[:2]:
+        return _rotate_gather(x, _rotation_transform(angle, x.shape[0], x.shape[1]))
+    transform = _rotation_transform(angle, tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32))
+    return keras.ops.image.affine_transform(x[None], tf.stack(transform + [0.0, 0.0])[None], interpolation="bilinear",
                                             fill_mode="reflect", data_format="channels_last")[0]
+
+
+def _rotation_transform(angle, h, w) -> list:
+    """The output->input map of a rotation about the image centre, ``[a0, a1, a2, b0, b1, b2]`` (Keras'
+    ``affine_transform`` convention: input x = a0 x + a1 y + a2, input y = b0 x + b1 y + b2)."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    return [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy]
+
+
+def _reflect(coord, size: int):
+    """TensorFlow's ``FILL_REFLECT`` coordinate map (``dcba|abcd|dcba``), then the clamp to ``[0, size - 1]``,
+    with the kernel's own float operations, so that the sampled values are the kernel's."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    n, twice = float(size), 2.0 * size
+    if size <= 1:
+        return tf.zeros_like(coord)
+    low = twice * tf.cast(tf.cast(-coord / twice, tf.int64), tf.float32) + coord
+    low = tf.where(low < -n, low + twice, -low - 1.0)
+    high = coord - twice * tf.cast(tf.cast(coord / twice, tf.int64), tf.float32)
+    high = tf.where(high >= n, twice - high - 1.0, high)
+    return tf.clip_by_value(tf.where(coord < 0, low, tf.where(coord > n - 1, high, coord)), 0.0, n - 1.0)
+
+
+def _rotate_gather(x, t: list):
+    """Bilinear sampling of an (H, W, C) tensor (static H, W) at ``t``'s input coordinates, reflected border.
+
+    Each pixel's four neighbours are gathered as rows of C values; a neighbour past the last row or column (read
+    with weight 0 at the border) is a row of zeros, as the kernel's fill value.
+    """
+    import numpy as np
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    h, w, c = int(x.shape[0]), int(x.shape[1]), int(x.shape[2])
+    ys, xs = (tf.constant(v) for v in np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
+                                                  indexing="ij"))
+    in_x = _reflect(t[0] * xs + t[1] * ys + t[2], w)
+    in_y = _reflect(t[3] * xs + t[4] * ys + t[5], h)
+    x0, y0 = tf.floor(in_x), tf.floor(in_y)
+    # rows of a (H + 1) x (W + 1) image padded with zeros: index (y, x) is y * (W + 1) + x
+    rows = tf.reshape(tf.pad(x, [[0, 1], [0, 1], [0, 0]]), ((h + 1) * (w + 1), c))
+    first = tf.cast(y0, tf.int32) * (w + 1) + tf.cast(x0, tf.int32)
+    top_left, top_right = tf.gather(rows, first), tf.gather(rows, first + 1)
+    bottom_left, bottom_right = tf.gather(rows, first + w + 1), tf.gather(rows, first + w + 2)
+    wx1, wy1 = (in_x - x0)[..., None], (in_y - y0)[..., None]
+    wx0, wy0 = ((x0 + 1) - in_x)[..., None], ((y0 + 1) - in_y)[..., None]
+    top = wx0 * top_left + wx1 * top_right
+    bottom = wx0 * bottom_left + wx1 * bottom_right
+    return wy0 * top + wy1 * bottom
 
 
 def _corner_crop(x, fraction: float, corner, size):

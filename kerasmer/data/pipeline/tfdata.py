@@ -27,6 +27,9 @@ import pandas as pd
 
 from kerasmer.data.pipeline.augment import make_augment, resolve_augment
 from kerasmer.data.pipeline.cache import PreprocessCache
+from kerasmer.data.pipeline.epochs import (
+    BALANCE_CHOICES, class_counts, epoch_draws, seeded_batches,
+)
 from kerasmer.data.pipeline.inputs import builder_config, clip_label, make_input_builder, row_field
 
 
@@ -242,16 +245,15 @@ def _one_hot_labels(df, class_names, label_column) -> np.ndarray:
 
 
 def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: Sequence[str],
-                 label_column: str = "emotion", batch_size: int = 16, training: bool = False, seed: int = 0,
+                 label_column: str = "emotion", batch_size: int = 16, training: bool = False, seed=0,
                  augment=None, normalization=None, cache: bool = True, balance: bool = False, apex=None,
                  face=None, sampler=None, flow=None, cache_dir=None, reuse: dict | None = None):
     """A ``tf.data.Dataset`` of ``(x, y)`` batches for ``df``'s clips.
 
-    Pipeline: build inputs (decode, crop, sample, flow …; parallel, order kept;
-    or read them from ``cache_dir``) → ``.cache()`` → shuffle (training) or
-    class-balanced draws (``balance``) → augment → normalize → batch →
-    ``prefetch(AUTOTUNE)``, with :func:`pipeline_options` (tf.data's autotuning model off).  The same
-    ``seed`` gives the same batches, epoch by epoch.
+    Pipeline: build inputs (decode, crop, sample, flow …; parallel, order kept; or read them from
+    ``cache_dir``) → ``.cache()`` → shuffle (training) or class-balanced draws (``balance``) → augment →
+    normalize → batch → ``prefetch(AUTOTUNE)``, with :func:`pipeline_options` (tf.data's autotuning model
+    off).  The same ``seed`` gives the same batches, epoch by epoch.
 
     Args:
         df: rows of a reader's DataFrame.
@@ -260,7 +262,9 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
         label_column: the column holding the labels.
         batch_size: batch size (the last batch may be smaller).
         training: shuffle each epoch (and, by default, augment).
-        seed: seed for shuffling, balancing and augmentation.
+        seed: seed for shuffling, balancing and augmentation; or a sequence of seeds: each seed's epoch in
+            turn (the batches of ``make_dataset(seed=s)`` for each ``s``, concatenated), with the augmentation
+            traced once, so that one iterator feeds many epochs (:class:`kerasmer.training.feed.EpochFeed`).
         augment: ``None`` = augment iff ``training``; ``True``/``False``; or a dict
             overriding :data:`~kerasmer.data.pipeline.augment.DEFAULT_AUGMENT` (``flip``,
             ``rotation``, ``brightness``, ``contrast``, ``color_shift``,
@@ -304,7 +308,7 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
     builder = make_input_builder(modality, apex=apex, face=face, sampler=sampler, flow=flow)
     if len(df) == 0:
         raise ValueError("make_dataset: empty DataFrame")
-    draws = epoch_draws(_class_counts(df, list(class_names), label_column), balance)
+    draws = epoch_draws(class_counts(df, list(class_names), label_column), balance)
     if balance and not training:
         raise ValueError(f"make_dataset: balance={balance!r} is for training sets (training=True); "
                          "evaluate on the clips as they are")
@@ -318,8 +322,8 @@ def make_dataset(df: pd.DataFrame, *, modality: str, input_shape, class_names: S
     fixed = _fixed_parts(df, reuse, class_names=list(class_names), label_column=label_column, modality=modality,
                          input_shape=input_shape, builder=builder, cache_dir=cache_dir, cache=cache,
                          balance=balance, settings=settings, user_keys=user_keys, normalization=normalization)
-    return _seeded_part(fixed, draws=draws, training=training, balance=balance, seed=seed).batch(
-        batch_size).prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
+    return seeded_batches(fixed, seed, draws=draws, training=training, balance=balance,
+                          batch_size=batch_size).prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
 
 
 def pipeline_options():
@@ -346,28 +350,6 @@ def pipeline_options():
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
-
-
-def _seeded_part(fixed: dict, *, draws: int, training: bool, balance, seed: int):
-    """The part of a pipeline a seed draws, on :func:`_fixed_parts`: the order (shuffled or class-balanced)
-    and the augmentation, then the normalisation where the fixed part has not applied it.
-
-    Args:
-        fixed: :func:`_fixed_parts`' dict.
-        draws, training, balance, seed: as in :func:`make_dataset` (``draws`` from :func:`epoch_draws`).
-
-    Returns:
-        The unbatched ``(x, y)`` dataset of one epoch.
-
-    Example:
-        >>> ds = _seeded_part(fixed, draws=72, training=True, balance=False, seed=3).batch(25)  # doctest: +SKIP
-    """
-    if balance:
-        return _augment_and_normalize(_balanced(fixed["source"], fixed["labels"], draws, seed), fixed, seed)
-    ds = fixed["inputs"]  # normalised already, unless augmentation comes first
-    if training:
-        ds = ds.shuffle(len(fixed["labels"]), seed=seed, reshuffle_each_iteration=True)
-    return _augment_and_normalize(ds, fixed, seed) if fixed["augment"] is not None else ds
 
 
 def _fixed_parts(df: pd.DataFrame, reuse: dict | None, *, class_names: list, label_column: str, modality: str,
@@ -480,60 +462,6 @@ def _normalizer(normalization, input_shape: tuple):
     return fn
 
 
-BALANCE_CHOICES = (False, True, "epoch", "oversample")
-
-
-def _class_counts(df: pd.DataFrame, class_names, label_column: str) -> list[int]:
-    if label_column not in df.columns:
-        raise KeyError(f"make_dataset: DataFrame has no label column {label_column!r}")
-    counts = df[label_column].value_counts()
-    return [int(counts.get(c, 0)) for c in class_names]
-
-
-def epoch_draws(class_counts: Sequence[int], balance=False) -> int:
-    """How many clips one training epoch draws, given the clips per class and the ``balance`` mode.
-
-    Args:
-        class_counts: clips of each class in the training set (zeros allowed).
-        balance: ``False`` or ``True``/``"epoch"`` (as many draws as clips), or
-            ``"oversample"`` (every present class as often as the largest:
-            ``classes present × largest count``).
-
-    Returns:
-        Draws per epoch (the fold trainer's steps per epoch are ``ceil(draws / batch)``).
-
-    Raises:
-        ValueError: an unknown ``balance`` (named with the choices).
-
-    Example:
-        >>> epoch_draws([5, 2, 1], "oversample"), epoch_draws([5, 2, 1], True)
-        (15, 8)
-    """
-    if not any(balance is c or (isinstance(balance, str) and balance == c) for c in BALANCE_CHOICES):
-        raise ValueError(f"balance must be one of {BALANCE_CHOICES}, got {balance!r}")
-    counts = [int(c) for c in class_counts]
-    if balance == "oversample":
-        return sum(1 for c in counts if c > 0) * max(counts, default=0)
-    return sum(counts)
-
-
-def _augment_and_normalize(ds, fixed: dict, seed: int):
-    """``fixed["augment"]`` (augmentation, then normalisation) with one fresh random number per element and
-    epoch (seeded); without augmentation ``fixed["normalize"]`` alone, if any.  One map: each map costs a
-    trace per epoch's dataset."""
-    import tensorflow as tf  # heavy: loads only when a dataset is built
-
-    fn, normalize = fixed["augment"], fixed["normalize"]
-    if fn is not None:
-        seed_t = tf.constant(seed, tf.int64)
-        rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        return tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: (fn(xy[0], r, seed_t), xy[1]),
-                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if normalize is not None:
-        return ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds
-
-
 def _source(df: pd.DataFrame, labels: np.ndarray, modality: str, input_shape: tuple, builder, disk):
     """``source(idx, keep)``: the ``(x, y)`` dataset of rows ``idx`` in that order; ``keep``: ``.cache()`` it."""
     import tensorflow as tf  # heavy: loads only when a dataset is built
@@ -570,29 +498,6 @@ def _source(df: pd.DataFrame, labels: np.ndarray, modality: str, input_shape: tu
         return ds.cache() if keep else ds
 
     return source
-
-
-def _balanced(source, labels: np.ndarray, n: int, seed: int):
-    """``n`` class-balanced draws: blocks of one clip of every class present, in a seeded order per block.
-
-    With ``n = classes × largest count`` (``"oversample"``) every class gets exactly ``n / classes`` draws:
-    the largest class's reshuffled cycle is read once through, so each of its clips appears once.
-    """
-    import tensorflow as tf  # heavy: loads only when a dataset is built
-
-    present = [c for c in range(labels.shape[1]) if labels[:, c].any()]
-    # No .cache() here: an epoch stops part-way through a class's cycle, and tf.data drops a
-    # partly read cache; the in-process memo (or cache_dir's files) spares the decoding instead.
-    per_class = []
-    for c in present:
-        idx = np.flatnonzero(labels[:, c])
-        per_class.append(source(idx, False).shuffle(len(idx), seed=seed + 1 + c,
-                                                    reshuffle_each_iteration=True).repeat())
-    # blocks of one draw per class, in a new seeded order per block: exactly balanced up to one block
-    choice = tf.data.Dataset.range(len(present)).shuffle(len(present), seed=seed,
-                                                         reshuffle_each_iteration=True).repeat()
-    draws = tf.data.Dataset.choose_from_datasets(per_class, choice).take(n)
-    return draws.apply(tf.data.experimental.assert_cardinality(n))  # the sources repeat: exactly n draws
 
 
 __all__ = [
