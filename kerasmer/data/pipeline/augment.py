@@ -341,8 +341,7 @@ def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0
         >>> augment = make_flow_augment(rotation=5.0)  # doctest: +SKIP
         >>> ds = tf.data.Dataset.zip((xs, tf.data.Dataset.random(seed=0))).map(augment)  # doctest: +SKIP
     """
-    import keras  # heavy: TensorFlow loads only when a dataset is built
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loads only when a dataset is built
 
     max_angle = math.radians(float(rotation))
 
@@ -357,14 +356,10 @@ def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0
         x = tf.stack([u, v, strain], axis=-1)
         if max_angle > 0:
             angle = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
-            h, w = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
-            cos, sin = tf.cos(angle), tf.sin(angle)
-            cx, cy = (w - 1) / 2, (h - 1) / 2
             # output pixel -> input pixel is a rotation by +angle about the centre, so a
             # displacement d at the input is R(-angle) d at the output
-            transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
-            x = keras.ops.image.affine_transform(x[None], transform[None], interpolation="bilinear",
-                                                 fill_mode="reflect", data_format="channels_last")[0]
+            x = _rotate(x, angle)
+            cos, sin = tf.cos(angle), tf.sin(angle)
             u, v = x[..., 0], x[..., 1]
             x = tf.stack([cos * u + sin * v, -sin * u + cos * v, x[..., 2]], axis=-1)
         return x
