@@ -29,12 +29,39 @@ import tensorflow as tf
 from kerasmer.data import pipeline_options
 
 
+def single_pass(dataset) -> tuple:
+    """``dataset`` as a ``fit`` or ``evaluate`` call reads it with a single iterator: ``(dataset, steps)``.
+
+    Keras 3.15's epoch iterator, after the last step over a dataset of known cardinality, creates the next
+    epoch's iterator at once.  kerasmer's ``fit`` calls run one epoch each, so that iterator, one for the
+    training set and one for the validation set per epoch, was never read: it cost its creation (tf.data
+    rewrites the dataset's graph, about 40 ms for a fresh training set) and started its prefetching (the
+    augmentation of the first batch).  With the cardinality hidden and the steps passed instead
+    (``steps_per_epoch``, ``validation_steps``), Keras reads exactly ``steps`` batches from one iterator.
+
+    Args:
+        dataset: a finite ``tf.data.Dataset``, e.g. from :func:`kerasmer.data.make_dataset`.
+
+    Returns:
+        ``(dataset, steps)``: the same batches with an unknown cardinality and their number; ``dataset``
+        itself and ``None`` when its cardinality is unknown already (Keras then reads it once, to its end).
+
+    Example:
+        >>> ds, steps = single_pass(train_ds)  # doctest: +SKIP
+        >>> model.fit(ds, steps_per_epoch=steps)  # doctest: +SKIP
+    """
+    steps = int(dataset.cardinality())
+    if steps < 0:
+        return dataset, None
+    return dataset.filter(lambda *_: tf.constant(True)), steps
+
+
 def reader(dataset, steps: int, *, repeat: bool = False):
     """A dataset of ``steps`` batches read from one iterator over ``dataset``, which stays open between reads.
 
     Each iteration of the returned dataset (one per ``fit`` or ``evaluate`` call) reads the *next* ``steps``
     batches: the iterator over ``dataset`` is opened here, once.  Its cardinality is hidden, so that Keras reads
-    exactly ``steps_per_epoch`` batches from one iterator (see ``trainer.single_pass``).
+    exactly ``steps_per_epoch`` batches from one iterator (:func:`single_pass`).
 
     Args:
         dataset: a ``tf.data.Dataset`` with at least as many batches as will be read.
@@ -50,7 +77,7 @@ def reader(dataset, steps: int, *, repeat: bool = False):
         >>> model.evaluate(val, steps=2)  # the same two batches again  # doctest: +SKIP
     """
     iterator = iter(dataset.repeat() if repeat else dataset)
-    batches = tf.data.Dataset.range(int(steps)).map(lambda _: iterator.get_next()).filter(lambda *_: tf.constant(True))
+    batches, _ = single_pass(tf.data.Dataset.range(int(steps)).map(lambda _: iterator.get_next()))
     # a new dataset, so kerasmer's options again: with tf.data's autotuning model on, every fit call that
     # deleted its iterator over this waited for the autotuner's wake-up (epochs snapped to 5.11 s, 0.31 s ...)
     batches = batches.with_options(pipeline_options())
@@ -107,4 +134,4 @@ class EpochFeed:
         self._next = epoch + 1 if self.counter.batches == self.steps else None
 
 
-__all__ = ["BatchCounter", "EpochFeed", "reader"]
+__all__ = ["BatchCounter", "EpochFeed", "reader", "single_pass"]

@@ -56,7 +56,7 @@ from kerasmer.models import build_model, model_info
 from kerasmer.models.transfer import freeze_initialised, freeze_layers, init_weights
 from kerasmer.training.callbacks import BestEpoch, EpochProgress, plateau_state, restore_plateau
 from kerasmer.training.distribute import direct_updates, fit_under, plain_strategy
-from kerasmer.training.feed import EpochFeed, reader
+from kerasmer.training.feed import EpochFeed, reader, single_pass
 from kerasmer.training.recipes import Recipe, apply_kernel_init, make_optimizer
 from kerasmer.training.resume import FoldCheckpoint
 from kerasmer.training.summaries import write_scalars
@@ -571,33 +571,6 @@ class FoldTrainer:
             resumed_from_epoch=int(state.start_epoch),
             clip_datasets=(test["dataset"].astype(str).tolist() if "dataset" in test.columns else []),
         )
-
-
-def single_pass(dataset) -> tuple:
-    """``dataset`` as a ``fit`` or ``evaluate`` call reads it with a single iterator: ``(dataset, steps)``.
-
-    Keras 3.15's epoch iterator, after the last step over a dataset of known cardinality, creates the next
-    epoch's iterator at once.  kerasmer's ``fit`` calls run one epoch each, so that iterator, one for the
-    training set and one for the validation set per epoch, was never read: it cost its creation (tf.data
-    rewrites the dataset's graph, about 40 ms for a fresh training set) and started its prefetching (the
-    augmentation of the first batch).  With the cardinality hidden and the steps passed instead
-    (``steps_per_epoch``, ``validation_steps``), Keras reads exactly ``steps`` batches from one iterator.
-
-    Args:
-        dataset: a finite ``tf.data.Dataset``, e.g. from :func:`kerasmer.data.make_dataset`.
-
-    Returns:
-        ``(dataset, steps)``: the same batches with an unknown cardinality and their number; ``dataset``
-        itself and ``None`` when its cardinality is unknown already (Keras then reads it once, to its end).
-
-    Example:
-        >>> ds, steps = single_pass(train_ds)  # doctest: +SKIP
-        >>> model.fit(ds, steps_per_epoch=steps)  # doctest: +SKIP
-    """
-    steps = int(dataset.cardinality())
-    if steps < 0:
-        return dataset, None
-    return dataset.filter(lambda *_: tf.constant(True)), steps
 
 
 def trace_predict_once(model: keras.Model, dataset) -> None:

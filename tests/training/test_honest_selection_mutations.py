@@ -41,7 +41,7 @@ class ClassWeightsOverWholeTable(FoldTrainer):
         weights = {names.index(c): len(labels) / (len(counts) * n) for c, n in counts.items()}
         train_ds = self.make_dataset(state, "train", training=True, seed=epoch_seed(state.seed, epoch))
         lr = float(keras.ops.convert_to_numpy(state.model.optimizer.learning_rate))
-        val, val_steps = val_ds if val_ds is not None else (None, None)  # FoldTrainer.fit's single_pass
+        val, val_steps = val_ds if val_ds is not None else (None, None)  # FoldTrainer.validation_batches' pair
         h = state.model.fit(train_ds, validation_data=val, validation_steps=val_steps, initial_epoch=epoch,
                             epochs=epoch + 1, verbose=0, shuffle=False, callbacks=callbacks, class_weight=weights)
         return {**{k: float(v[-1]) for k, v in h.history.items()}, "learning_rate": lr}
