@@ -109,8 +109,7 @@ class EpochFeed:
     Example:
         >>> feed = EpochFeed(build, steps=3, last_epoch=40)  # doctest: +SKIP
         >>> for epoch in range(40):
-        ...     ds, steps = feed.epoch(epoch)
-        ...     feed.counter.batches = 0
+        ...     ds, steps = feed.epoch(epoch)  # also zeroes feed.counter
         ...     model.fit(ds, steps_per_epoch=steps, callbacks=[feed.counter])
         ...     feed.done(epoch)  # doctest: +SKIP
     """
