@@ -6,12 +6,15 @@ modes:
 
 * ``float32``;
 * ``bf16+guard``: ``mixed_bfloat16`` with kerasmer's guard (Conv3Ds whose input
-  depth is smaller than the kernel depth compute in float32);
+  depth is smaller than the kernel depth are ``GuardedConv3D``: their weight
+  gradient is taken on the explicitly padded input; until issue 16 they computed
+  in float32);
 * ``bf16-noguard``: ``mixed_bfloat16`` with ``KERASMER_DISABLE_BF16_GUARD=1``
   (fast but wrong: those layers' weight gradients are garbage with oneDNN 3.7).
 
-It also reports the share of conv FLOPs the guard moves to float32, the guard's
-cost measured on the guarded layers alone (float32 against bf16, interleaved),
+It also reports the share of conv FLOPs in guarded layers, the guard's cost
+measured on the guarded layers alone (the guarded layer, float32 as before issue
+16, and unguarded bf16, interleaved),
 and whether the loss stayed finite.  Everything goes through
 ``benchmarks/_harness.py``: a wait for a quiet machine before each block, the
 modes interleaved step by step, medians and ratios, the machine and the load
@@ -39,6 +42,7 @@ import tensorflow as tf  # noqa: E402
 from _harness import Harness, add_arguments  # noqa: E402  (first: it puts the checkout on sys.path)
 import kerasmer  # noqa: E402
 from kerasmer.core.precision import DISABLE_ENV  # noqa: E402
+from kerasmer.layers import GuardedConv3D  # noqa: E402
 
 MODES = {  # name: (policy, guard disabled)
     "float32": ("float32", False),
@@ -108,8 +112,11 @@ def make_step(model, batch: int, seed: int = 0):
     return step
 
 
-def _conv_fwd_bwd(x, kernel, layer, dtype):
-    """A tf.function: one guarded layer's conv, forward and both gradients, in ``dtype``."""
+def _conv_fwd_bwd(x, kernel, layer, dtype, guarded=False):
+    """A tf.function: one guarded layer's conv, forward and both gradients, in ``dtype``.
+
+    With ``guarded`` the conv is the layer's own (``GuardedConv3D.convolution_op``), else TensorFlow's.
+    """
     strides, padding = [1, *layer.strides, 1], layer.padding.upper()
 
     @tf.function
@@ -118,7 +125,7 @@ def _conv_fwd_bwd(x, kernel, layer, dtype):
             # The layer receives bf16 from its bf16 neighbours either way.
             xi, ki = tf.cast(tf.cast(x, tf.bfloat16), dtype), tf.cast(kernel, dtype)
             tape.watch([xi, ki])
-            y = tf.nn.conv3d(xi, ki, strides, padding)
+            y = layer.convolution_op(xi, ki) if guarded else tf.nn.conv3d(xi, ki, strides, padding)
             loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
         return tape.gradient(loss, [xi, ki])
 
@@ -126,10 +133,11 @@ def _conv_fwd_bwd(x, kernel, layer, dtype):
 
 
 def guarded_layer_cost(harness, model_name, convs, batch: int, reps: int):
-    """Time each guarded Conv3D alone (forward + both gradients), float32 and bf16 interleaved.
+    """Time each guarded Conv3D alone (forward + both gradients): guarded, float32 and bf16 interleaved.
 
     End-to-end step times vary by more than the guard's cost, so this isolates it: the sum over
-    the guarded layers of (float32 time - bf16 time) is what the guard adds to one train step.
+    the guarded layers of (guarded time - bf16 time) is what the guard adds to one train step, and
+    (float32 time - guarded time) what ``GuardedConv3D`` saves against the float32 guard before issue 16.
 
     Args:
         harness: the run's :class:`_harness.Harness` (one block per layer).
@@ -139,7 +147,7 @@ def guarded_layer_cost(harness, model_name, convs, batch: int, reps: int):
         reps: interleaved rounds per layer (median taken).
 
     Returns:
-        A list of dicts: layer, input_shape, kernel, float32_ms, bf16_ms.
+        A list of dicts: layer, input_shape, kernel, guarded_ms, float32_ms, bf16_ms.
     """
     rng = np.random.default_rng(0)
     rows = []
@@ -147,12 +155,13 @@ def guarded_layer_cost(harness, model_name, convs, batch: int, reps: int):
         shape = (batch,) + tuple(input_shape[1:])
         x = tf.constant(rng.standard_normal(shape).astype("float32"))
         kernel = tf.constant(rng.standard_normal(tuple(layer.kernel.shape)).astype("float32") * 0.01)
-        fns = {name: _conv_fwd_bwd(x, kernel, layer, dtype)
-               for name, dtype in (("float32", tf.float32), ("bf16", tf.bfloat16))}
+        fns = {name: _conv_fwd_bwd(x, kernel, layer, dtype, guarded=name == "guarded")
+               for name, dtype in (("guarded", tf.bfloat16), ("float32", tf.float32), ("bf16", tf.bfloat16))}
         block = harness.block(f"{model_name} guarded {layer.name}", fns, unit="s", timed=True, warmup=2,
                               rounds=reps, higher_is_better=False,
                               info={"input_shape": list(shape), "kernel": list(layer.kernel.shape)})
         rows.append(dict(layer=layer.name, input_shape=list(shape), kernel=list(layer.kernel.shape),
+                         guarded_ms=block["configs"]["guarded"]["median"] * 1e3,
                          float32_ms=block["configs"]["float32"]["median"] * 1e3,
                          bf16_ms=block["configs"]["bf16"]["median"] * 1e3))
     return rows
@@ -165,14 +174,15 @@ def _model_runs(harness, name, args, input_shape):
         policy, disable = MODES[mode]
         model, convs = build(name, policy, disable, args.num_classes, input_shape)
         total = sum(conv_flops(layer, s) for layer, s in convs)
-        f32 = [(layer, s) for layer, s in convs if policy != "float32" and layer.compute_dtype == "float32"]
-        share = sum(conv_flops(layer, s) for layer, s in f32) / total if total else 0.0
-        if mode == "bf16+guard" and args.layer_reps and f32:
-            measured = f32[:args.guarded_layers] if args.guarded_layers else f32
+        guarded = [(layer, s) for layer, s in convs if isinstance(layer, GuardedConv3D)
+                   or (policy != "float32" and layer.compute_dtype == "float32")]
+        share = sum(conv_flops(layer, s) for layer, s in guarded) / total if total else 0.0
+        if mode == "bf16+guard" and args.layer_reps and guarded:
+            measured = guarded[:args.guarded_layers] if args.guarded_layers else guarded
             guard_rows = guarded_layer_cost(harness, name, measured, args.batch, args.layer_reps)
         runs[mode] = dict(model=name, mode=mode, step=make_step(model, args.batch), keep=model, losses=[],
-                          float32_conv3d_layers=[layer.name for layer, _ in f32],
-                          float32_conv_flop_share=share, conv_gflops_per_clip=total / 1e9)
+                          guarded_conv3d_layers=[layer.name for layer, _ in guarded],
+                          guarded_conv_flop_share=share, conv_gflops_per_clip=total / 1e9)
     return runs, guard_rows
 
 
@@ -196,12 +206,15 @@ def measure_model(harness, name, args, input_shape):
         run["loss_finite"] = bool(np.all(np.isfinite(run["losses"])))
         rows.append(run)
     if guard_rows is not None:
-        extra = sum(r["float32_ms"] - r["bf16_ms"] for r in guard_rows)
-        harness.note(f"{name} guard", {"layers": guard_rows, "added_ms_per_step": extra})
+        extra = sum(r["guarded_ms"] - r["bf16_ms"] for r in guard_rows)
+        saved = sum(r["float32_ms"] - r["guarded_ms"] for r in guard_rows)
+        harness.note(f"{name} guard", {"layers": guard_rows, "added_ms_per_step": extra,
+                                       "saved_against_float32_ms_per_step": saved})
         unguarded = runs.get("bf16-noguard")
         share = (f" = {extra / 1e3 * unguarded['clips_per_s'] / args.batch:.1%} of the unguarded bf16 step"
                  if unguarded else "")
-        print(f"guard cost, {name}: {extra:.0f} ms per step at batch {args.batch} (guarded layers alone){share}")
+        print(f"guard cost, {name}: {extra:.0f} ms per step at batch {args.batch} (guarded layers alone){share}; "
+              f"{saved:.0f} ms less than the guarded layers in float32")
     keras.backend.clear_session()
     return rows
 
@@ -232,11 +245,11 @@ def main(argv=None):
                  else kerasmer.model_info(name).input_shape)
         results.extend(measure_model(harness, name, args, shape))
 
-    print("\n| model | mode | clips/s (median) | vs first mode | float32 Conv3Ds (FLOP share) | loss finite |")
+    print("\n| model | mode | clips/s (median) | vs first mode | guarded Conv3Ds (FLOP share) | loss finite |")
     print("|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['model']} | {r['mode']} | {r['clips_per_s']:.2f} | {r['vs_first_mode']:.2f}× | "
-              f"{len(r['float32_conv3d_layers'])} ({r['float32_conv_flop_share']:.1%}) | {r['loss_finite']} |")
+              f"{len(r['guarded_conv3d_layers'])} ({r['guarded_conv_flop_share']:.1%}) | {r['loss_finite']} |")
     harness.note("results", results)
     harness.report()
     return exit_code(results)

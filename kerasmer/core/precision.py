@@ -7,8 +7,8 @@ computes correctly:
   scaling keeps float16 gradients in range);
 * ``mixed_bfloat16`` on a CPU with native bfloat16 arithmetic (x86 AVX-512 BF16
   or AMX-BF16), about 1.7x faster than float32 for 3D CNN training there.
-  Conv3D layers that would hit oneDNN's bf16 weight-gradient bug stay float32
-  (the guard below);
+  Conv3D layers that would hit oneDNN's bf16 weight-gradient bug are padded
+  explicitly (the guard below);
 * ``float32`` otherwise: on a CPU without bf16 units, bf16 is emulated and slower.
 
 **Inference chooses differently** (``purpose="inference"``, used by
@@ -48,23 +48,29 @@ Conv3D weight gradient) returns wrong, sometimes NaN or ~1e36, values when the
 input's temporal depth is smaller than the kernel's depth (measured with TF 2.21
 / oneDNN 3.7.3: relative error 0.4 to NaN at T=2 with 3-deep kernels, T=2..4
 with 5-deep kernels, at any spatial size and channel count tried).  The forward
-conv and the input gradient are correct; so is float32.  Model builders create
-every Conv3D through :func:`conv3d`, which gives such a layer a float32 dtype
-policy when the policy it is given computes in bfloat16.  The choice is made
-from static shapes when the model is built, so it costs nothing at run time
-beyond the float32 conv itself.
+conv and the input gradient are correct; so is float32.  The bug lies in the
+kernel's handling of the 'same' padding: the same conv with its input padded
+with zeros explicitly and run 'valid' (input depth then at least the kernel's)
+gives correct bf16 weight gradients at every shape measured, the issue's
+included.  Model builders create every Conv3D through
+:func:`kerasmer.layers.conv3d`, which does exactly that for a layer where
+:func:`needs_conv3d_guard` holds, so the layer keeps bfloat16 (until
+issue 16 such layers computed in float32, about 5% of a resnet3d18 bf16 step);
+a layer whose input shape is not static enough to pad by computes in float32.
+The choice is made from static shapes when the model is built.
 
 The rule (input depth < kernel depth) is deliberately wider than the faulty
 region measured (T=1 and strided convs were correct): it is simple, and shapes
 nobody measured stay safe.  ``tests/layers/test_bf16_guard.py`` re-measures the
-bug on every run and fails if it appears outside the rule;
-``docs/benchmarks.md`` has the numbers.  Set ``KERASMER_DISABLE_BF16_GUARD=1``
-to build models without the guard (a debugging aid: to reproduce the bug or to
-check whether a newer TensorFlow still needs the guard).
+bug on every run and fails if it appears outside the rule or if the explicitly
+padded conv shows it; ``docs/benchmarks.md`` has the numbers.  Set
+``KERASMER_DISABLE_BF16_GUARD=1`` to build models without the guard (a
+debugging aid: to reproduce the bug or to check whether a newer TensorFlow
+still needs the guard).
 
 **Who reads the global policy.** Only the top: a model builder reads it once
-(:func:`current_policy`) and passes it down explicitly; :func:`conv3d`,
-:func:`needs_float32_conv3d` and the other layer helpers take it as an argument.
+(:func:`current_policy`) and passes it down explicitly; :func:`needs_conv3d_guard`,
+:func:`kerasmer.layers.conv3d` and the other layer helpers take it as an argument.
 :func:`precision_environment` records the policy in effect.
 
 This module is part of :mod:`kerasmer.core`: it imports only the standard
@@ -384,7 +390,7 @@ def bfloat16_serving_model(model: keras.Model) -> keras.Model:
     read and 175 MB written per forward pass, whatever the batch.  Rebuilt with
     the pure ``"bfloat16"`` policy those layers hold the already-rounded values
     and cast nothing, so the outputs are the same as the mixed model's; every
-    other layer (batch norms, the float32 head, guarded Conv3Ds) is kept as it
+    other layer (batch norms, the float32 head, float32 Conv3Ds) is kept as it
     is.  Not for training: bfloat16 variables cannot take small updates.
 
     Args:
@@ -554,14 +560,8 @@ def guard_enabled() -> bool:
     return not _env_flag(DISABLE_ENV)
 
 
-def _as_tuple(value, n: int) -> tuple:
-    if isinstance(value, int):
-        return (value,) * n
-    return tuple(value)
-
-
-def needs_float32_conv3d(input_depth: int | None, kernel_depth: int, policy) -> bool:
-    """Whether a Conv3D must compute in float32 under ``policy``.
+def needs_conv3d_guard(input_depth: int | None, kernel_depth: int, policy) -> bool:
+    """Whether a 'same' Conv3D under ``policy`` would hit oneDNN's bf16 weight-gradient bug.
 
     Args:
         input_depth: the temporal (first spatial) size of the input, or None if unknown.
@@ -574,9 +574,9 @@ def needs_float32_conv3d(input_depth: int | None, kernel_depth: int, policy) -> 
         input depth is smaller than the kernel depth (or unknown, to be safe).
 
     Example:
-        >>> needs_float32_conv3d(2, 3, "mixed_bfloat16")
+        >>> needs_conv3d_guard(2, 3, "mixed_bfloat16")
         True
-        >>> needs_float32_conv3d(2, 3, "float32")
+        >>> needs_conv3d_guard(2, 3, "float32")
         False
     """
     policy = as_policy(policy)
@@ -585,31 +585,3 @@ def needs_float32_conv3d(input_depth: int | None, kernel_depth: int, policy) -> 
     if policy.compute_dtype != "bfloat16":
         return False
     return input_depth is None or int(input_depth) < int(kernel_depth)
-
-
-def conv3d(x, filters, kernel_size, *, policy, strides=1, padding="same", name=None, **kwargs):
-    """Apply a ``keras.layers.Conv3D`` to ``x`` under ``policy``, guarded against the bf16 bug.
-
-    Args:
-        x: a channels-last 5-D tensor (batch, T, H, W, C).
-        filters, kernel_size, strides, padding: as for ``keras.layers.Conv3D``.
-        policy: the model's dtype policy (a ``keras.DTypePolicy`` or a name);
-            the layer gets it unless the guard sends it to float32.
-        name: layer name.
-        **kwargs: passed to ``keras.layers.Conv3D``; an explicit ``dtype`` is
-            the caller's choice and is kept as is.
-
-    Returns:
-        The layer's output tensor.  When ``policy`` computes in bfloat16 the
-        layer computes in float32 if ``x``'s temporal depth is smaller than the
-        kernel depth.
-
-    Example:
-        >>> y = conv3d(x, 64, 3, policy=policy, name="stage4_block1_conv1")  # doctest: +SKIP
-    """
-    policy = as_policy(policy)
-    kernel = _as_tuple(kernel_size, 3)
-    if "dtype" not in kwargs:
-        kwargs["dtype"] = "float32" if needs_float32_conv3d(x.shape[1], kernel[0], policy) else policy
-    layer = keras.layers.Conv3D(filters, kernel, strides=strides, padding=padding, name=name, **kwargs)
-    return layer(x)

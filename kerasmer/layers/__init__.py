@@ -1,15 +1,17 @@
 """Custom, serializable Keras layers and layer helpers used by the models."""
 
-from kerasmer.layers.normalization import ChannelAffine, FoldedBatchNorm, LocalResponseNormalization
+from kerasmer.layers.normalization import (BatchNormalization, ChannelAffine, FoldedBatchNorm,
+                                            LocalResponseNormalization)
 from kerasmer.layers.attention import AttentionActivation, BilinearResize
 from kerasmer.layers.attention3d import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
-from kerasmer.core.precision import conv3d, needs_float32_conv3d
+from kerasmer.core.precision import needs_conv3d_guard
+from kerasmer.layers.conv import GuardedConv3D, conv3d
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
 from kerasmer.layers.padding import UnfusedZeroPadding3D
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)
 
-__all__ = ["ChannelAffine", "FoldedBatchNorm", "LocalResponseNormalization", "conv3d", "needs_float32_conv3d"]
+__all__ = ["BatchNormalization", "ChannelAffine", "FoldedBatchNorm", "LocalResponseNormalization", "GuardedConv3D", "conv3d", "needs_conv3d_guard"]
 __all__ += ["ChannelPool", "ReduceSum", "channel_attention_3d", "spatiotemporal_attention_3d"]
 __all__ += ["ChannelMean", "MicroAttentionGate", "BlocksToTokens", "GridSplit", "MultiHeadSelfAttention",
             "PositionalEmbedding", "TokenSelect"]

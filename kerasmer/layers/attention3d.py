@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasmer.core.precision import conv3d
+from kerasmer.layers.conv import conv3d
 
 CHANNEL_ATTENTION_KINDS = ("conv", "mlp")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import current_policy
-from kerasmer.layers import LocalResponseNormalization
+from kerasmer.layers import BatchNormalization, LocalResponseNormalization
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
 
@@ -83,7 +83,7 @@ def learnet_normalization(kind: str, name: str = "lrn") -> keras.layers.Layer:
     Reference: Verma et al., IEEE TIP 2020, §III-B eqs. (9)-(12), Table I.
     """
     if kind == "batch":
-        return keras.layers.BatchNormalization(epsilon=LEARNET_BN_EPSILON, name=name)
+        return BatchNormalization(epsilon=LEARNET_BN_EPSILON, name=name)
     if kind == "lrn":
         return LocalResponseNormalization(name=name)
     raise ValueError(f"learnet: normalization must be one of {LEARNET_NORMALIZATIONS}, got {kind!r}")

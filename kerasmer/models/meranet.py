@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import keras
 
-from kerasmer.core.precision import conv3d, current_policy
+from kerasmer.core.precision import current_policy
+from kerasmer.layers.conv import conv3d
+from kerasmer.layers.normalization import BatchNormalization
 from kerasmer.layers.attention3d import (
     CHANNEL_ATTENTION_KINDS,
     channel_attention_3d,
@@ -61,7 +63,7 @@ def _conv_bn(x, filters, kernel, *, policy, strides=1, name):
         padding = "valid"
     x = conv3d(x, filters, kernel, policy=policy, strides=strides, padding=padding, use_bias=False,
                kernel_initializer=INIT_KW["kernel_initializer"], name=f"{name}_conv")
-    return keras.layers.BatchNormalization(axis=-1, name=f"{name}_bn", **BN_KW)(x)
+    return BatchNormalization(axis=-1, name=f"{name}_bn", **BN_KW)(x)
 
 
 def basic_block_3d(x, filters, *, policy, strides=1, attention=None, name):
@@ -90,7 +92,7 @@ def basic_block_3d(x, filters, *, policy, strides=1, attention=None, name):
     if strides != 1 or int(x.shape[-1]) != filters:
         shortcut = conv3d(x, filters, 1, policy=policy, strides=strides, padding="valid", use_bias=False,
                           kernel_initializer=INIT_KW["kernel_initializer"], name=f"{name}_shortcut_conv")
-        shortcut = keras.layers.BatchNormalization(axis=-1, name=f"{name}_shortcut_bn", **BN_KW)(shortcut)
+        shortcut = BatchNormalization(axis=-1, name=f"{name}_shortcut_bn", **BN_KW)(shortcut)
 
     y = _conv_bn(x, filters, 3, policy=policy, strides=strides, name=f"{name}_1")
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
@@ -151,7 +153,7 @@ def resnet3d(*, depth, num_classes, input_shape, attention=None, dropout=0.0, na
     x = symmetric_pad3d(inputs, STEM_KERNEL, policy=policy, name="stem_pad")
     x = conv3d(x, STAGE_FILTERS[0], STEM_KERNEL, policy=policy, strides=STEM_STRIDES, padding="valid", use_bias=False,
                kernel_initializer=INIT_KW["kernel_initializer"], name="stem_conv")
-    x = keras.layers.BatchNormalization(axis=-1, name="stem_bn", **BN_KW)(x)
+    x = BatchNormalization(axis=-1, name="stem_bn", **BN_KW)(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     for stage, (blocks, filters) in enumerate(zip(RESNET3D_SPECS[depth], STAGE_FILTERS), start=1):
         for block in range(1, blocks + 1):

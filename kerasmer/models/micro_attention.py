@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import current_policy
+from kerasmer.layers.normalization import BatchNormalization
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
@@ -48,7 +49,7 @@ ATTENTION_TAG = "_attn_"
 def _conv_bn(x, filters, kernel, strides, name, relu=False):
     x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
                             name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
+    x = BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x

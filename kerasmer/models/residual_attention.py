@@ -23,6 +23,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import current_policy
+from kerasmer.layers.normalization import BatchNormalization
 from kerasmer.layers.attention import ATTENTION_ACTIVATIONS, AttentionActivation, BilinearResize
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
@@ -67,17 +68,17 @@ def residual_unit(x, filters, *, out_filters=None, stride=1, name):
         The output tensor (batch, H/stride, W/stride, out_filters).
     """
     out_filters = out_filters or 4 * filters
-    preact = keras.layers.BatchNormalization(name=f"{name}_preact_bn")(x)
+    preact = BatchNormalization(name=f"{name}_preact_bn")(x)
     preact = keras.layers.ReLU(name=f"{name}_preact_relu")(preact)
     if stride != 1 or x.shape[-1] != out_filters:
         shortcut = keras.layers.Conv2D(out_filters, 1, strides=stride, name=f"{name}_shortcut")(preact)
     else:
         shortcut = x
     y = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(preact)
-    y = keras.layers.BatchNormalization(name=f"{name}_1_bn")(y)
+    y = BatchNormalization(name=f"{name}_1_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
     y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
-    y = keras.layers.BatchNormalization(name=f"{name}_2_bn")(y)
+    y = BatchNormalization(name=f"{name}_2_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_2_relu")(y)
     y = keras.layers.Conv2D(out_filters, 1, name=f"{name}_3_conv")(y)
     return keras.layers.Add(name=f"{name}_out")([shortcut, y])
@@ -123,7 +124,7 @@ def soft_mask_branch(x, encoder_depth, *, activation="mixed", name):
                          f"pools {tuple(x.shape[1:3])} to 1x1: use a larger input_shape")
     y = BilinearResize(name=f"{name}_up0_resize")([y, x])
     for i in (1, 2):
-        y = keras.layers.BatchNormalization(name=f"{name}_out{i}_bn")(y)
+        y = BatchNormalization(name=f"{name}_out{i}_bn")(y)
         y = keras.layers.ReLU(name=f"{name}_out{i}_relu")(y)
         y = keras.layers.Conv2D(channels, 1, name=f"{name}_out{i}_conv")(y)
     return AttentionActivation(activation, name=f"{name}_activation")(y)
@@ -194,7 +195,7 @@ def attention_body(x, modules, *, attention_activation="mixed", residual_attenti
     p = prefix
     x = keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
                             kernel_regularizer=conv1_regularizer, name=f"{p}conv1_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{p}conv1_bn")(x)
+    x = BatchNormalization(name=f"{p}conv1_bn")(x)
     x = keras.layers.ReLU(name=f"{p}conv1_relu")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{p}pool1_pool")(x)
     masks = []
@@ -207,7 +208,7 @@ def attention_body(x, modules, *, attention_activation="mixed", residual_attenti
     filters, units = ATTENTION_TOP
     for k in range(1, units + 1):
         x = residual_unit(x, filters, stride=2 if k == 1 else 1, name=f"{p}res5_{k}")
-    x = keras.layers.BatchNormalization(name=f"{p}post_bn")(x)
+    x = BatchNormalization(name=f"{p}post_bn")(x)
     x = keras.layers.ReLU(name=f"{p}post_relu")(x)
     return x, masks
 
@@ -225,7 +226,7 @@ def emoresnet_body(x, *, attention_activation="mixed", residual_attention=True, 
     """
     p = prefix
     x = keras.layers.Conv2D(32, 5, padding="same", use_bias=False, name=f"{p}conv1_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{p}conv1_bn")(x)
+    x = BatchNormalization(name=f"{p}conv1_bn")(x)
     x = keras.layers.ReLU(name=f"{p}conv1_relu")(x)
     x = keras.layers.MaxPooling2D(2, name=f"{p}pool1_pool")(x)
     masks = []
@@ -236,7 +237,7 @@ def emoresnet_body(x, *, attention_activation="mixed", residual_attention=True, 
         masks.append(mask)
     for k, out_filters in enumerate(EMORESNET_TOP, 1):
         x = residual_unit(x, out_filters // 4, name=f"{p}res5_{k}")
-    x = keras.layers.BatchNormalization(name=f"{p}post_bn")(x)
+    x = BatchNormalization(name=f"{p}post_bn")(x)
     x = keras.layers.ReLU(name=f"{p}post_relu")(x)
     return x, masks
 
@@ -485,7 +486,7 @@ def larnet(*, num_classes, input_shape, attention_activation="mixed", residual_a
     f2, masks2 = attention_body(inputs, ATTENTION_SPECS[56], conv1_regularizer=reg, prefix="stage2_", **common)
     x = keras.layers.Concatenate(name="fusion_concat")([f1, f2])
     x = keras.layers.Conv2D(int(fusion_channels), 1, use_bias=False, name="fusion_conv")(x)
-    x = keras.layers.BatchNormalization(name="fusion_bn")(x)
+    x = BatchNormalization(name="fusion_bn")(x)
     x = keras.layers.ReLU(name="fusion_relu")(x)
     x = BilinearResize(size=stage3_size, name="fusion_resize")(x)
     f3, masks3 = emoresnet_body(x, prefix="stage3_", **common)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import keras
 
-from kerasmer.core.precision import as_policy, conv3d, current_policy
+from kerasmer.core.precision import as_policy, current_policy
+from kerasmer.layers.conv import conv3d
 from kerasmer.data import SHALLOW_AUGMENT
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)

@@ -30,7 +30,9 @@ import pytest
 import tensorflow as tf
 
 import kerasmer
-from kerasmer.core.precision import conv3d, guard_enabled, needs_float32_conv3d
+from kerasmer.core.precision import guard_enabled, needs_conv3d_guard
+from kerasmer.layers import GuardedConv3D, conv3d
+from kerasmer.layers.conv import same_padding
 
 MODELS = kerasmer.list_models()
 NUM_CLASSES = 3
@@ -69,11 +71,14 @@ def _filter_grad(x, dy, kernel_shape, strides, padding, dtype):
     )
 
 
-def conv3d_filter_grad_error(x_shape, kernel_shape, strides=(1, 1, 1), padding="SAME", seed=0):
+def conv3d_filter_grad_error(x_shape, kernel_shape, strides=(1, 1, 1), padding="SAME", seed=0, pad_explicitly=False):
     """bf16 vs float32 error of Conv3DBackpropFilterV2, and float32 vs float64.
 
     Both precisions get the same bf16-representable operands, so the bf16 error
     is the kernel's own (accumulation and one output rounding), not input rounding.
+    With ``pad_explicitly`` the input is padded with the zeros 'SAME' would add
+    and the gradient is taken 'VALID' (what ``GuardedConv3D`` does): the same
+    gradient, through another oneDNN code path.
 
     Returns:
         ``(bf16_error, float32_error)`` as max|Δ| / max|ref| against float32
@@ -84,6 +89,9 @@ def conv3d_filter_grad_error(x_shape, kernel_shape, strides=(1, 1, 1), padding="
     k = _bf16_round(rng.standard_normal(kernel_shape).astype("float32"))
     y_shape = tf.nn.conv3d(x, k, [1, *strides, 1], padding).shape
     dy = _bf16_round(rng.standard_normal(y_shape).astype("float32"))
+    if pad_explicitly:
+        pads = [same_padding(*a) for a in zip(x_shape[1:4], kernel_shape[:3], strides)]
+        x, padding = tf.pad(x, [[0, 0], *pads, [0, 0]]), "VALID"
     ref64 = _filter_grad(x, dy, kernel_shape, strides, padding, tf.float64)
     ref32 = _filter_grad(x, dy, kernel_shape, strides, padding, tf.float32)
     got16 = tf.cast(_filter_grad(x, dy, kernel_shape, strides, padding, tf.bfloat16), tf.float32)
@@ -122,10 +130,17 @@ def test_reproducer_conv3d_bf16_filter_gradient(capsys):
         results.append((x_shape, k_shape, strides, e16))
     buggy = [r for r in results if not r[3] <= TOLERANCE]
     for x_shape, k_shape, strides, e16 in buggy:
-        assert needs_float32_conv3d(x_shape[1], k_shape[0], "mixed_bfloat16"), (
+        assert needs_conv3d_guard(x_shape[1], k_shape[0], "mixed_bfloat16"), (
             f"bf16 Conv3D filter gradient wrong ({e16:.3g}) at input {x_shape}, kernel {k_shape}, "
-            f"strides {strides}, which the guard leaves in bf16: widen needs_float32_conv3d"
+            f"strides {strides}, which the guard leaves alone: widen needs_conv3d_guard"
         )
+    for x_shape, k_shape, strides, _ in results:
+        if needs_conv3d_guard(x_shape[1], k_shape[0], "mixed_bfloat16"):
+            padded, _ = conv3d_filter_grad_error(x_shape, k_shape, strides, pad_explicitly=True)
+            assert padded <= TOLERANCE, (
+                f"bf16 Conv3D filter gradient wrong ({padded:.3g}) at input {x_shape}, kernel {k_shape}, "
+                f"strides {strides} even on the explicitly padded input: GuardedConv3D no longer helps"
+            )
     lines = [f"  x={r[0]} k={r[1]} s={r[2]}: bf16 error {r[3]:.3g}" for r in results]
     issue_error = results[0][3]
     if buggy:
@@ -218,6 +233,7 @@ def _analyse(name):
             "kernel_shape": tuple(layer.kernel.shape),
             "strides": tuple(layer.strides),
             "compute_dtype": dtype,
+            "guarded": isinstance(layer, GuardedConv3D),
             "error": _layer_grad_error(originals[id(layer)], layer.kernel, records, dtype),
         })
     return rows
@@ -273,17 +289,23 @@ def test_conv_weight_gradients_agree_per_layer(name):
     )
 
 
+def _expected_guard(depth, kdepth, layer_name, compute_dtype, guarded, where):
+    """Every Conv3D keeps bf16 under mixed_bfloat16; those shallower than their kernel are GuardedConv3D."""
+    want = depth < kdepth
+    assert compute_dtype == "bfloat16" and guarded == want, (
+        f"{where}: Conv3D {layer_name} (input depth {depth}, kernel depth {kdepth}) is "
+        f"{'a GuardedConv3D' if guarded else 'a plain Conv3D'} computing in {compute_dtype} under "
+        f"mixed_bfloat16; expected {'a GuardedConv3D' if want else 'a plain Conv3D'} in bfloat16"
+    )
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_guard_structure(name):
-    """Conv3Ds with input depth < kernel depth compute in float32; others stay bf16."""
-    rows = [r for r in _analyse(name) if r["kind"] == 3]
-    for r in rows:
-        depth, kdepth = r["input_shape"][1], r["kernel_shape"][0]
-        expected = "float32" if depth < kdepth else "bfloat16"
-        assert r["compute_dtype"] == expected, (
-            f"{name}: Conv3D {r['name']} (input depth {depth}, kernel depth {kdepth}) computes in "
-            f"{r['compute_dtype']} under mixed_bfloat16, expected {expected}"
-        )
+    """Conv3Ds with input depth < kernel depth are GuardedConv3D; all Conv3Ds keep bf16."""
+    for r in _analyse(name):
+        if r["kind"] == 3:
+            _expected_guard(r["input_shape"][1], r["kernel_shape"][0], r["name"], r["compute_dtype"], r["guarded"],
+                            name)
 
 
 @pytest.mark.large
@@ -303,31 +325,64 @@ def test_guard_structure_at_full_size(name, monkeypatch):
     monkeypatch.setattr(keras.layers.Conv3D, "build", recording_build)
     _build(name, "mixed_bfloat16", kerasmer.model_info(name).input_shape)
     for layer, input_shape in seen:
-        depth, kdepth = input_shape[1], layer.kernel_size[0]
-        expected = "float32" if depth is None or depth < kdepth else "bfloat16"
-        assert layer.compute_dtype == expected, (
-            f"{name}: Conv3D {layer.name} (input {input_shape}, kernel depth {kdepth}) computes in "
-            f"{layer.compute_dtype} under mixed_bfloat16 at full size, expected {expected}"
-        )
+        _expected_guard(input_shape[1], layer.kernel_size[0], layer.name, layer.compute_dtype,
+                        isinstance(layer, GuardedConv3D), f"{name} at full size")
 
 
 def test_guard_rule(monkeypatch):
     bf16 = "mixed_bfloat16"
-    assert not needs_float32_conv3d(2, 3, "float32")  # float32 policy: nothing to guard
-    assert not needs_float32_conv3d(2, 3, keras.DTypePolicy("mixed_float16"))
-    assert needs_float32_conv3d(2, 3, bf16) and needs_float32_conv3d(4, 5, bf16)
-    assert needs_float32_conv3d(None, 3, keras.DTypePolicy(bf16))
-    assert not needs_float32_conv3d(3, 3, bf16) and not needs_float32_conv3d(16, 3, bf16)
+    assert not needs_conv3d_guard(2, 3, "float32")  # float32 policy: nothing to guard
+    assert not needs_conv3d_guard(2, 3, keras.DTypePolicy("mixed_float16"))
+    assert needs_conv3d_guard(2, 3, bf16) and needs_conv3d_guard(4, 5, bf16)
+    assert needs_conv3d_guard(None, 3, keras.DTypePolicy(bf16))
+    assert not needs_conv3d_guard(3, 3, bf16) and not needs_conv3d_guard(16, 3, bf16)
     # The policy is the one passed, never the global one (float32 here, from conftest).
     assert keras.config.dtype_policy().name == "float32"
-    assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16).dtype == "float32"
-    assert conv3d(keras.Input((2, 4, 4, 8)), 4, (1, 3, 3), policy=bf16).dtype == "bfloat16"
-    assert conv3d(keras.Input((8, 4, 4, 8)), 4, 3, policy=bf16).dtype == "bfloat16"
-    assert conv3d(keras.Input((8, 4, 4, 8)), 4, 3, policy="float32").dtype == "float32"
+
+    def made(*args, **kwargs):
+        out = conv3d(*args, **kwargs)
+        return type(out._keras_history.operation).__name__, out.dtype
+
+    assert made(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16) == ("GuardedConv3D", "bfloat16")
+    assert made(keras.Input((2, 8, 8, 8)), 4, 3, policy=bf16, strides=2) == ("GuardedConv3D", "bfloat16")
+    assert made(keras.Input((2, 4, 4, 8)), 4, (1, 3, 3), policy=bf16) == ("Conv3D", "bfloat16")
+    assert made(keras.Input((8, 4, 4, 8)), 4, 3, policy=bf16) == ("Conv3D", "bfloat16")
+    assert made(keras.Input((8, 4, 4, 8)), 4, 3, policy="float32") == ("Conv3D", "float32")
+    # An unknown depth is guarded; unpaddable (a strided axis of unknown size), it computes in float32.
+    assert made(keras.Input((None, 4, 4, 8)), 4, 3, policy=bf16) == ("GuardedConv3D", "bfloat16")
+    assert made(keras.Input((None, 4, 4, 8)), 4, 3, policy=bf16, strides=2) == ("Conv3D", "float32")
     # An explicit dtype is the caller's choice and is kept.
-    assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16, dtype="mixed_bfloat16").dtype == "bfloat16"
+    assert made(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16, dtype="mixed_bfloat16") == ("Conv3D", "bfloat16")
     with pytest.raises(ValueError, match="policy"):
         conv3d(keras.Input((8, 4, 4, 8)), 4, 3, policy=None)
+    with pytest.raises(ValueError, match="padding='same'"):
+        GuardedConv3D(4, 3, padding="valid")
     monkeypatch.setenv("KERASMER_DISABLE_BF16_GUARD", "1")
-    assert not guard_enabled() and not needs_float32_conv3d(2, 3, bf16)
-    assert conv3d(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16).dtype == "bfloat16"
+    assert not guard_enabled() and not needs_conv3d_guard(2, 3, bf16)
+    assert made(keras.Input((2, 4, 4, 8)), 4, 3, policy=bf16) == ("Conv3D", "bfloat16")
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("shape,kernel,strides", [((2, 2, 7, 7, 16), 3, 1), ((2, 3, 8, 8, 16), 3, 2),
+                                                  ((2, 3, 7, 7, 8), 5, 1)], ids=str)
+def test_a_guarded_conv_is_the_conv_with_a_right_weight_gradient(policy, shape, kernel, strides):
+    """Outputs and input gradients as a plain 'same' Conv3D's; weight gradients as float32's."""
+    rng = np.random.default_rng(0)
+    plain = keras.layers.Conv3D(8, kernel, strides=strides, padding="same", use_bias=False, dtype=policy)
+    guarded = GuardedConv3D(8, kernel, strides=strides, padding="same", use_bias=False, dtype=policy)
+    reference = keras.layers.Conv3D(8, kernel, strides=strides, padding="same", use_bias=False, dtype="float32")
+    for layer in (plain, guarded, reference):
+        layer.build(shape)
+    guarded.set_weights(plain.get_weights())
+    reference.set_weights(plain.get_weights())
+    x = _bf16_round(rng.standard_normal(shape).astype("float32"))
+    dy = _bf16_round(rng.standard_normal(plain.compute_output_shape(shape)).astype("float32"))
+    got = {}
+    for key, layer in (("plain", plain), ("guarded", guarded), ("reference", reference)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.cast(layer(x), tf.float32)
+        got[key] = (y, *tape.gradient(y, [x, layer.kernel], output_gradients=dy))
+    for a, b in zip(got["plain"][:2], got["guarded"][:2]):
+        np.testing.assert_array_equal(a, b)  # forward and input gradient: the very same kernels
+    assert _rel_error(got["guarded"][2], got["reference"][2]) <= (1e-5 if policy == "float32" else TOLERANCE)
