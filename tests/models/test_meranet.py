@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import kerasmer
-from kerasmer.layers import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
+from kerasmer.layers import ChannelPool, GuardedConv3D, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
 from kerasmer.models.meranet import RESNET3D_SPECS, STAGE_FILTERS
 
 # Supplementary Table 2, "Output Size" written C×T×H×W; ours is channels-last.
@@ -203,19 +203,19 @@ def test_spatiotemporal_attention_matches_numpy():
 
 
 def test_bfloat16_guard_covers_shallow_temporal_depth(mixed_policy):
-    # Stage 4 (T=2) 3x3x3 convs and the 5x5x5 ST convs at T=4 and T=2 must compute
-    # in float32; deep-enough ones stay bfloat16.
+    # Stage 4 (T=2) 3x3x3 convs and the 5x5x5 ST convs at T=4 and T=2 must be GuardedConv3D
+    # (bf16, weight gradient on the explicitly padded input); deep-enough ones plain Conv3D.
     with mixed_policy("mixed_bfloat16"):
         model = kerasmer.build_model("meranet18", input_shape=(16, 32, 32, 3))
     seen = set()
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv3D):
             shallow = layer.input.shape[1] < layer.kernel_size[0]
-            assert layer.compute_dtype == ("float32" if shallow else "bfloat16"), layer.name
+            assert isinstance(layer, GuardedConv3D) == shallow and layer.compute_dtype == "bfloat16", layer.name
             seen.add(shallow)
     assert seen == {True, False}
-    assert model.get_layer("stage3_block1_st_conv").compute_dtype == "float32"  # T=4 < 5
-    assert model.get_layer("stage2_block1_st_conv").compute_dtype == "bfloat16"  # T=8
+    assert isinstance(model.get_layer("stage3_block1_st_conv"), GuardedConv3D)  # T=4 < 5
+    assert not isinstance(model.get_layer("stage2_block1_st_conv"), GuardedConv3D)  # T=8
 
 
 def test_32_frame_clips_build():
