@@ -81,6 +81,16 @@ class GuardedConv3D(keras.layers.Conv3D):
             raise ValueError(f"{self.name}: GuardedConv3D takes padding='same' and channels_last only, got "
                              f"padding={self.padding!r}, data_format={self.data_format!r}")
 
+    def call(self, inputs):
+        outputs = self.convolution_op(inputs, self.kernel)
+        if self.use_bias:
+            # The bias first: Keras' TensorFlow backend turns add(outputs, bias) into tf.nn.bias_add, whose CPU
+            # gradient (BiasAddGrad, TF 2.21) sums bfloat16 in bfloat16 and saturates (256 for 25,088 values of
+            # 0.5); add(bias, outputs) broadcasts, and its gradient is a reduce_sum, which comes out right.
+            # These layers computed in float32 before issue 16, where the bias gradient was right too.
+            outputs = ops.add(ops.reshape(self.bias, (1, 1, 1, 1, self.filters)), outputs)
+        return outputs if self.activation is None else self.activation(outputs)
+
     def convolution_op(self, inputs, kernel):
         pads = [same_padding(*a) for a in zip(inputs.shape[1:4], self.kernel_size, self.strides, self.dilation_rate)]
         if None in pads:

@@ -386,3 +386,24 @@ def test_a_guarded_conv_is_the_conv_with_a_right_weight_gradient(policy, shape, 
     for a, b in zip(got["plain"][:2], got["guarded"][:2]):
         np.testing.assert_array_equal(a, b)  # forward and input gradient: the very same kernels
     assert _rel_error(got["guarded"][2], got["reference"][2]) <= (1e-5 if policy == "float32" else TOLERANCE)
+
+
+def test_a_guarded_conv_bias_gradient_is_summed_in_float32():
+    """The bias gradient of a guarded layer, summed over many positions, matches float32's to bf16 precision.
+
+    TF 2.21's CPU BiasAddGrad sums bfloat16 in bfloat16 (it saturates at 256 or 512 here); the guarded
+    layers computed in float32 before issue 16, so their bias gradients must stay right in bf16.
+    """
+    shape = (4, 2, 14, 14, 2)  # 1,568 positions per channel
+    guarded = GuardedConv3D(8, 3, padding="same", dtype="mixed_bfloat16")
+    reference = keras.layers.Conv3D(8, 3, padding="same", dtype="float32")
+    for layer in (guarded, reference):
+        layer.build(shape)
+    reference.set_weights(guarded.get_weights())
+    x = _bf16_round(np.random.default_rng(0).standard_normal(shape).astype("float32"))
+    grads = []
+    for layer in (guarded, reference):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.cast(layer(x), tf.float32))
+        grads.append(tape.gradient(loss, layer.bias))
+    assert _rel_error(grads[0], grads[1]) <= TOLERANCE
