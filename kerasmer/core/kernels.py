@@ -11,9 +11,9 @@ means, squared differences, multiplies and adds, forward and backward (about 470
 resnet3d18 step for 20 layers).  TensorFlow's ``FusedBatchNormV3`` and its gradient do the same
 arithmetic in a few passes over the tensor, take bfloat16 or float16 activations with float32
 statistics, and compute in float32 inside.  Measured on resnet3d18, batch 8 of 16×112×112×3 clips,
-``mixed_bfloat16``, 2 cores (quiet probe, 2026-11-30): 5.49 s per training step with Keras' batch
+``mixed_bfloat16``, 2 cores (interleaved probe, 2026-11-30): 5.49 s per training step with Keras' batch
 norm, 5.15 s with the fused one, 4.87 s with no batch norm at all.  The results differ from Keras'
-only by float rounding (another summation order); ``tests/layers/test_fused_batch_norm.py`` bounds
+only by float rounding (another summation order); ``tests/layers/test_batch_norm.py`` bounds
 the difference.
 
 Example:
@@ -103,7 +103,7 @@ def conv3d_padded_filter_gradient(x, kernel, *, strides, dilations, pads):
     arithmetic; :mod:`kerasmer.core.precision` describes the bug).  Doing only that gradient this way
     is cheaper than padding the layer's input (which also makes the forward and input-gradient
     kernels work on the padded tensor): 111 ms against 142 ms for one forward and backward pass of a
-    stage-4 resnet3d18 conv at batch 8 (8×2×7×7×512, 3×3×3×512×512; quiet probe, median of 20).
+    stage-4 resnet3d18 conv at batch 8 (8×2×7×7×512, 3×3×3×512×512; probe, median of 20).
 
     Args:
         x: channels-last 5-D activations.

@@ -7,8 +7,8 @@ computes correctly:
   scaling keeps float16 gradients in range);
 * ``mixed_bfloat16`` on a CPU with native bfloat16 arithmetic (x86 AVX-512 BF16
   or AMX-BF16), about 1.7x faster than float32 for 3D CNN training there.
-  Conv3D layers that would hit oneDNN's bf16 weight-gradient bug are padded
-  explicitly (the guard below);
+  Conv3D layers that would hit oneDNN's bf16 weight-gradient bug take that
+  gradient on their explicitly padded input (the guard below);
 * ``float32`` otherwise: on a CPU without bf16 units, bf16 is emulated and slower.
 
 **Inference chooses differently** (``purpose="inference"``, used by

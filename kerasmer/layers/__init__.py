@@ -11,7 +11,8 @@ from kerasmer.layers.padding import UnfusedZeroPadding3D
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
                                     TokenSelect)
 
-__all__ = ["BatchNormalization", "ChannelAffine", "FoldedBatchNorm", "LocalResponseNormalization", "GuardedConv3D", "conv3d", "needs_conv3d_guard"]
+__all__ = ["BatchNormalization", "ChannelAffine", "FoldedBatchNorm", "LocalResponseNormalization", "GuardedConv3D",
+           "conv3d", "needs_conv3d_guard"]
 __all__ += ["ChannelPool", "ReduceSum", "channel_attention_3d", "spatiotemporal_attention_3d"]
 __all__ += ["ChannelMean", "MicroAttentionGate", "BlocksToTokens", "GridSplit", "MultiHeadSelfAttention",
             "PositionalEmbedding", "TokenSelect"]

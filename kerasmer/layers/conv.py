@@ -9,7 +9,7 @@ input padded with zeros explicitly and run 'valid' is right.  So :func:`conv3d` 
 (:func:`kerasmer.core.kernels.conv3d_padded_filter_gradient`).  Same outputs, weights and layer names.
 
 Until issue 16 such layers computed in float32 instead: resnet3d18's three stage-4 convs at 16
-frames.  Quiet probes (batch 8, 16×112×112×3, mixed_bfloat16, interleaved, median of 3 steps):
+frames.  Probes (batch 8, 16×112×112×3, mixed_bfloat16, interleaved, median of 3 steps):
 5.30 s per step with them in float32, 5.10 s as :class:`GuardedConv3D`, 5.01 s with no guard at all
 (wrong gradients); padding the layer's input instead (a padding layer and a 'valid' conv, which makes
 the forward and input-gradient kernels work on the larger tensor) gave 5.16 s against 5.25 s.
@@ -92,7 +92,8 @@ class GuardedConv3D(keras.layers.Conv3D):
         return outputs if self.activation is None else self.activation(outputs)
 
     def convolution_op(self, inputs, kernel):
-        pads = [same_padding(*a) for a in zip(inputs.shape[1:4], self.kernel_size, self.strides, self.dilation_rate)]
+        axes = zip(inputs.shape[1:4], self.kernel_size, self.strides, self.dilation_rate)
+        pads = [same_padding(*a) for a in axes]
         if None in pads:
             raise ValueError(f"{self.name}: input {tuple(inputs.shape)} has an unknown strided axis; "
                              "the explicit padding needs its size")
