@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasmer.export.preprocess import RAW_MODALITIES, frames_to_input
+from kerasmer.layers.biased import inference_graph
 
 PRECOMPUTED = "serving_precomputed"
 RAW = "serving_default"
@@ -78,7 +79,8 @@ def serving_functions(model, input_spec: tf.TensorSpec, *, modality: str | None,
     def precomputed(x):
         if normalization is not None:
             x = (x - mean) / std
-        return _outputs(model(x, training=False), class_names)
+        with inference_graph():  # a serving graph takes no gradients: biases keep Keras' fusable BiasAdd
+            return _outputs(model(x, training=False), class_names)
 
     if modality not in RAW_MODALITIES:
         return {PRECOMPUTED: precomputed, RAW: precomputed}, None

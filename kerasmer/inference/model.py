@@ -43,6 +43,7 @@ import tensorflow as tf
 from kerasmer.core.precision import bfloat16_serving_model, float32_model, resolve_precision, validate_precision
 from kerasmer.export.loading import ExportError, load_exported
 from kerasmer.export.signatures import PRECOMPUTED
+from kerasmer.layers.biased import inference_graph
 from kerasmer.models import fold_batch_norms, model_info
 from kerasmer.models.registry import MODALITIES
 from kerasmer.inference.source import InferenceError
@@ -219,7 +220,11 @@ def _load_keras(path: Path, normalization, precision: str = "auto") -> ServedMod
 def _graph_call(model: keras.Model):
     """``model``'s inference call as a ``tf.function``: graph mode, one kernel per op (see
     :func:`kerasmer.core.precision.frozen_weights_assumed`), and no per-op Python cost at each call."""
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    @tf.function(reduce_retracing=True)
+    def fn(x):
+        with inference_graph():  # no gradients here: biases keep Keras' fusable BiasAdd
+            return model(x, training=False)
+
     return lambda x: fn(tf.constant(x, tf.float32)).numpy()
 
 

@@ -3,6 +3,7 @@
 from kerasmer.layers.normalization import (BatchNormalization, ChannelAffine, FoldedBatchNorm,
                                             LocalResponseNormalization)
 from kerasmer.layers.attention import AttentionActivation, BilinearResize
+from kerasmer.layers.biased import Conv2D, Conv3D, Dense, add_bias, inference_graph
 from kerasmer.layers.attention3d import ChannelPool, ReduceSum, channel_attention_3d, spatiotemporal_attention_3d
 from kerasmer.core.precision import needs_conv3d_guard
 from kerasmer.layers.conv import GuardedConv3D, conv3d
@@ -17,4 +18,4 @@ __all__ += ["ChannelPool", "ReduceSum", "channel_attention_3d", "spatiotemporal_
 __all__ += ["ChannelMean", "MicroAttentionGate", "BlocksToTokens", "GridSplit", "MultiHeadSelfAttention",
             "PositionalEmbedding", "TokenSelect"]
 __all__ += ["AttentionActivation", "BilinearResize"]
-__all__ += ["UnfusedZeroPadding3D"]
+__all__ += ["UnfusedZeroPadding3D", "Conv2D", "Conv3D", "Dense", "add_bias", "inference_graph"]

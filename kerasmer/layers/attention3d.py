@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasmer.layers.biased import Dense
 from kerasmer.layers.conv import conv3d
 
 CHANNEL_ATTENTION_KINDS = ("conv", "mlp")
@@ -121,8 +122,8 @@ def channel_attention_3d(x, *, policy, reduction=16, shared="conv", name="ca"):
         d = conv3d(d, hidden, 1, policy=policy, padding="valid", activation="relu", name=f"{name}_reduce", **init)
         d = conv3d(d, channels, 1, policy=policy, padding="valid", name=f"{name}_expand", **init)
     else:
-        d = keras.layers.Dense(hidden, activation="relu", name=f"{name}_fc1", **init)(d)
-        d = keras.layers.Dense(channels, name=f"{name}_fc2", **init)(d)
+        d = Dense(hidden, activation="relu", name=f"{name}_fc1", **init)(d)
+        d = Dense(channels, name=f"{name}_fc2", **init)(d)
     d = ReduceSum(axis=1, name=f"{name}_sum")(d)  # eq. (8): W_e(.)(avg) + W_e(.)(max)
     a = keras.layers.Activation("sigmoid", name=f"{name}_sigmoid")(d)
     return keras.layers.Multiply(name=f"{name}_scale")([x, a])

@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from kerasmer.core.kernels import conv3d_padded_filter_gradient
+from kerasmer.layers.biased import Conv3D
 from kerasmer.core.precision import as_policy, needs_conv3d_guard
 
 
@@ -57,7 +58,7 @@ def same_padding(size: int | None, kernel: int, stride: int = 1, dilation: int =
 
 
 @keras.saving.register_keras_serializable(package="kerasmer")
-class GuardedConv3D(keras.layers.Conv3D):
+class GuardedConv3D(Conv3D):
     """A channels-last 'same' ``Conv3D`` whose weight gradient is taken on its explicitly padded input.
 
     The arguments, config, weights and outputs of ``keras.layers.Conv3D``; made by :func:`conv3d`
@@ -80,16 +81,6 @@ class GuardedConv3D(keras.layers.Conv3D):
         if self.padding != "same" or self.data_format != "channels_last":
             raise ValueError(f"{self.name}: GuardedConv3D takes padding='same' and channels_last only, got "
                              f"padding={self.padding!r}, data_format={self.data_format!r}")
-
-    def call(self, inputs):
-        outputs = self.convolution_op(inputs, self.kernel)
-        if self.use_bias:
-            # The bias first: Keras' TensorFlow backend turns add(outputs, bias) into tf.nn.bias_add, whose CPU
-            # gradient (BiasAddGrad, TF 2.21) sums bfloat16 in bfloat16 and saturates (256 for 25,088 values of
-            # 0.5); add(bias, outputs) broadcasts, and its gradient is a reduce_sum, which comes out right.
-            # These layers computed in float32 before issue 16, where the bias gradient was right too.
-            outputs = ops.add(ops.reshape(self.bias, (1, 1, 1, 1, self.filters)), outputs)
-        return outputs if self.activation is None else self.activation(outputs)
 
     def convolution_op(self, inputs, kernel):
         axes = zip(inputs.shape[1:4], self.kernel_size, self.strides, self.dilation_rate)
@@ -131,9 +122,9 @@ def conv3d(x, filters, kernel_size, *, policy, strides=1, padding="same", name=N
     layer_kwargs = dict(strides=strides, name=name, **kwargs)
     if "dtype" in kwargs or not needs_conv3d_guard(x.shape[1], kernel[0], policy):
         layer_kwargs.setdefault("dtype", policy)
-        return keras.layers.Conv3D(filters, kernel, padding=padding, **layer_kwargs)(x)
+        return Conv3D(filters, kernel, padding=padding, **layer_kwargs)(x)
     dilation = _triple(kwargs.get("dilation_rate", 1))
     pads = [same_padding(*args) for args in zip(x.shape[1:4], kernel, stride, dilation)]
     if padding != "same" or None in pads or kwargs.get("data_format", "channels_last") != "channels_last":
-        return keras.layers.Conv3D(filters, kernel, padding=padding, dtype="float32", **layer_kwargs)(x)
+        return Conv3D(filters, kernel, padding=padding, dtype="float32", **layer_kwargs)(x)
     return GuardedConv3D(filters, kernel, padding="same", dtype=policy, **layer_kwargs)(x)

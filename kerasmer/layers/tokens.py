@@ -15,6 +15,8 @@ import math
 import keras
 from keras import ops
 
+from kerasmer.layers.biased import Dense
+
 
 @keras.saving.register_keras_serializable(package="kerasmer")
 class GridSplit(keras.layers.Layer):
@@ -252,9 +254,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.key_dim = int(key_dim)
         inner = self.num_heads * self.key_dim
         policy = self.dtype_policy  # the projections compute in this layer's (mixed) precision
-        self.query_dense = keras.layers.Dense(inner, name="query", dtype=policy)
-        self.key_dense = keras.layers.Dense(inner, use_bias=False, name="key", dtype=policy)
-        self.value_dense = keras.layers.Dense(inner, name="value", dtype=policy)
+        self.query_dense = Dense(inner, name="query", dtype=policy)
+        self.key_dense = Dense(inner, use_bias=False, name="key", dtype=policy)
+        self.value_dense = Dense(inner, name="value", dtype=policy)
         self.output_dense = None  # its width is the input's, known in build()
 
     def build(self, input_shape):
@@ -263,7 +265,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                              f"features, got shape {tuple(input_shape)}")
         for dense in (self.query_dense, self.key_dense, self.value_dense):
             dense.build(input_shape)
-        self.output_dense = keras.layers.Dense(input_shape[-1], name="output", dtype=self.dtype_policy)
+        self.output_dense = Dense(input_shape[-1], name="output", dtype=self.dtype_policy)
         self.output_dense.build(tuple(input_shape[:-1]) + (self.num_heads * self.key_dim,))
         super().build(input_shape)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import as_policy
+from kerasmer.layers.biased import Dense
 from kerasmer.layers.padding import UnfusedZeroPadding3D
 
 
@@ -28,7 +29,7 @@ def classifier(x, num_classes: int, *, policy, dropout: float = 0.0, kernel_regu
     policy = as_policy(policy)
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout", dtype=policy)(x)
-    return keras.layers.Dense(
+    return Dense(
         num_classes,
         activation="softmax",
         kernel_regularizer=kernel_regularizer,

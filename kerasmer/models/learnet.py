@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import current_policy
+from kerasmer.layers.biased import Conv2D, Dense
 from kerasmer.layers import BatchNormalization, LocalResponseNormalization
 from kerasmer.models.common import classifier
 from kerasmer.models.registry import register_model
@@ -31,7 +32,7 @@ LEARNET_BN_EPSILON = 1e-5
 
 
 def _conv(x, filters, kernel, name):
-    return keras.layers.Conv2D(filters, kernel, strides=2, padding="same", activation="relu", name=name)(x)
+    return Conv2D(filters, kernel, strides=2, padding="same", activation="relu", name=name)(x)
 
 
 def lateral_accretive_block(x, name="lateral"):
@@ -132,6 +133,6 @@ def learnet(*, num_classes, input_shape, dropout=0.5, fc_units=256, normalizatio
     x = norm(x)
     x = _conv(x, 256, 3, "conv5")
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(fc_units, activation="relu", name="fc")(x)
+    x = Dense(fc_units, activation="relu", name="fc")(x)
     outputs = classifier(x, num_classes, policy=policy, dropout=dropout)
     return keras.Model(inputs, outputs, name="learnet")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import current_policy
+from kerasmer.layers.biased import Conv2D
 from kerasmer.layers.normalization import BatchNormalization
 from kerasmer.layers.micro_attention import ChannelMean, MicroAttentionGate
 from kerasmer.models.common import classifier
@@ -47,8 +48,7 @@ ATTENTION_TAG = "_attn_"
 
 
 def _conv_bn(x, filters, kernel, strides, name, relu=False):
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                            name=f"{name}_conv")(x)
+    x = Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -84,8 +84,7 @@ def residual_attention_block(x, filters, strides=1, *, micro_attention=True,
         cat = keras.layers.Concatenate(name=f"{name}_attn_concat")([l1, l2, l3])
         # Embedding width = the residual output's width ("the size of the
         # attentional feature map ... is equal with its residual output").
-        emb = keras.layers.Conv2D(filters, 1, kernel_initializer=attention_initializer,
-                                  name=f"{name}_attn_embed")(cat)
+        emb = Conv2D(filters, 1, kernel_initializer=attention_initializer, name=f"{name}_attn_embed")(cat)
         m = ChannelMean(name=f"{name}_attn_map")(emb)
         t = MicroAttentionGate(name=f"{name}_attn_gate")([t, m])
     return keras.layers.ReLU(name=f"{name}_out")(t)

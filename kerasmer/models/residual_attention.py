@@ -23,6 +23,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import current_policy
+from kerasmer.layers.biased import Conv2D
 from kerasmer.layers.normalization import BatchNormalization
 from kerasmer.layers.attention import ATTENTION_ACTIVATIONS, AttentionActivation, BilinearResize
 from kerasmer.models.common import classifier
@@ -71,16 +72,16 @@ def residual_unit(x, filters, *, out_filters=None, stride=1, name):
     preact = BatchNormalization(name=f"{name}_preact_bn")(x)
     preact = keras.layers.ReLU(name=f"{name}_preact_relu")(preact)
     if stride != 1 or x.shape[-1] != out_filters:
-        shortcut = keras.layers.Conv2D(out_filters, 1, strides=stride, name=f"{name}_shortcut")(preact)
+        shortcut = Conv2D(out_filters, 1, strides=stride, name=f"{name}_shortcut")(preact)
     else:
         shortcut = x
-    y = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(preact)
+    y = Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(preact)
     y = BatchNormalization(name=f"{name}_1_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
-    y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
+    y = Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
     y = BatchNormalization(name=f"{name}_2_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_2_relu")(y)
-    y = keras.layers.Conv2D(out_filters, 1, name=f"{name}_3_conv")(y)
+    y = Conv2D(out_filters, 1, name=f"{name}_3_conv")(y)
     return keras.layers.Add(name=f"{name}_out")([shortcut, y])
 
 
@@ -126,7 +127,7 @@ def soft_mask_branch(x, encoder_depth, *, activation="mixed", name):
     for i in (1, 2):
         y = BatchNormalization(name=f"{name}_out{i}_bn")(y)
         y = keras.layers.ReLU(name=f"{name}_out{i}_relu")(y)
-        y = keras.layers.Conv2D(channels, 1, name=f"{name}_out{i}_conv")(y)
+        y = Conv2D(channels, 1, name=f"{name}_out{i}_conv")(y)
     return AttentionActivation(activation, name=f"{name}_activation")(y)
 
 
@@ -193,8 +194,8 @@ def attention_body(x, modules, *, attention_activation="mixed", residual_attenti
         of soft-mask tensors, from the input side to the output side.
     """
     p = prefix
-    x = keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
-                            kernel_regularizer=conv1_regularizer, name=f"{p}conv1_conv")(x)
+    x = Conv2D(64, 7, strides=2, padding="same", use_bias=False,
+               kernel_regularizer=conv1_regularizer, name=f"{p}conv1_conv")(x)
     x = BatchNormalization(name=f"{p}conv1_bn")(x)
     x = keras.layers.ReLU(name=f"{p}conv1_relu")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{p}pool1_pool")(x)
@@ -225,7 +226,7 @@ def emoresnet_body(x, *, attention_activation="mixed", residual_attention=True, 
         ``(features, masks)``: the (batch, H/8, W/8, 1024) map and the soft masks.
     """
     p = prefix
-    x = keras.layers.Conv2D(32, 5, padding="same", use_bias=False, name=f"{p}conv1_conv")(x)
+    x = Conv2D(32, 5, padding="same", use_bias=False, name=f"{p}conv1_conv")(x)
     x = BatchNormalization(name=f"{p}conv1_bn")(x)
     x = keras.layers.ReLU(name=f"{p}conv1_relu")(x)
     x = keras.layers.MaxPooling2D(2, name=f"{p}pool1_pool")(x)
@@ -485,7 +486,7 @@ def larnet(*, num_classes, input_shape, attention_activation="mixed", residual_a
     f1, masks1 = attention_body(inputs, ATTENTION_SPECS[92], conv1_regularizer=reg, prefix="stage1_", **common)
     f2, masks2 = attention_body(inputs, ATTENTION_SPECS[56], conv1_regularizer=reg, prefix="stage2_", **common)
     x = keras.layers.Concatenate(name="fusion_concat")([f1, f2])
-    x = keras.layers.Conv2D(int(fusion_channels), 1, use_bias=False, name="fusion_conv")(x)
+    x = Conv2D(int(fusion_channels), 1, use_bias=False, name="fusion_conv")(x)
     x = BatchNormalization(name="fusion_bn")(x)
     x = keras.layers.ReLU(name="fusion_relu")(x)
     x = BilinearResize(size=stage3_size, name="fusion_resize")(x)

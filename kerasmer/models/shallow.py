@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 
 from kerasmer.core.precision import as_policy, current_policy
+from kerasmer.layers.biased import Conv2D, Dense
 from kerasmer.layers.conv import conv3d
 from kerasmer.data import SHALLOW_AUGMENT
 from kerasmer.layers.tokens import (BlocksToTokens, GridSplit, MultiHeadSelfAttention, PositionalEmbedding,
@@ -61,7 +62,7 @@ def _max_pool3d(x, pool_size, name, *, policy):
 
 def _head(x, num_classes, fc_units, dropout, *, policy):
     """Dense 128 ReLU -> dropout 0.2 -> dense softmax, the same in the three models (§2)."""
-    x = keras.layers.Dense(fc_units, activation="relu", name="fc")(x)
+    x = Dense(fc_units, activation="relu", name="fc")(x)
     return classifier(x, num_classes, policy=policy, dropout=dropout)
 
 
@@ -189,7 +190,7 @@ def shallow_conv2d_mhsa(*, num_classes, input_shape, apex_index=None, filters=8,
     policy = current_policy()
     inputs = keras.Input(shape=input_shape, name="clip")
     x = keras.layers.TimeDistributed(
-        keras.layers.Conv2D(filters, kernel_size, padding=padding, activation="relu", name="conv"),
+        Conv2D(filters, kernel_size, padding=padding, activation="relu", name="conv"),
         name="frame_conv")(inputs)
     x = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(2, name="pool"), name="frame_pool")(x)
     x = keras.layers.Reshape((t, -1), name="frame_tokens")(x)
@@ -250,7 +251,7 @@ def shallow_convlstm_mhsa(*, num_classes, input_shape, filters=32, kernel_size=3
     x = keras.layers.ConvLSTM2D(filters, kernel_size, padding=padding, return_sequences=True, name="convlstm")(inputs)
     x = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(2, name="pool"), name="frame_pool")(x)
     x = keras.layers.TimeDistributed(
-        keras.layers.Conv2D(reduce_filters, 1, activation="relu", name="conv"), name="reduce_conv")(x)
+        Conv2D(reduce_filters, 1, activation="relu", name="conv"), name="reduce_conv")(x)
     x = keras.layers.Reshape((t, -1), name="frame_tokens")(x)
     x = MultiHeadSelfAttention(num_heads, key_dim, name="mhsa")(x)
     x = TokenSelect(-1, name="offset_token")(x)

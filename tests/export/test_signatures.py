@@ -18,6 +18,10 @@ from tensorflow.python.framework import op_def_registry
 from kerasmer.data import load_clip, make_synthetic, read_dataset
 from kerasmer.data.pipeline.inputs import input_from_frames
 from kerasmer.export import export_saved_model, load_exported
+from kerasmer.export.signatures import PRECOMPUTED, serving_functions
+from kerasmer.inference.model import _graph_call
+from kerasmer.layers import Conv2D, Dense
+from tests.layers.test_bias_gradient import op_types
 
 CLASSES = ["negative", "positive", "surprise"]
 MEAN, STD = 120.0, 40.0
@@ -146,3 +150,19 @@ def test_flow_and_unknown_modalities_keep_the_precomputed_default(tmp_path):
         assert not load_exported(path).raw_frames
     with pytest.raises(ValueError, match=r"modality 'clip' needs a fixed \(T, H, W, C\)"):
         export_saved_model(_tiny("tiny_bad", (16, 16, 3)), tmp_path / "bad", modality="clip")
+
+
+def test_serving_graphs_add_biases_with_bias_add():
+    """The exported signatures and load_served_model's call trace the model under inference_graph(), so a bf16
+    layer keeps Keras' BiasAdd, which oneDNN fuses with its conv (training graphs broadcast instead)."""
+    inputs = keras.Input((8, 8, 3))
+    features = keras.layers.GlobalAveragePooling2D()(Conv2D(4, 3, dtype="mixed_bfloat16")(inputs))
+    # The head has no bias: the conv's is the only one in the graph.
+    model = keras.Model(inputs, Dense(3, use_bias=False, activation="softmax", dtype="float32")(features))
+    spec = tf.TensorSpec((None, 8, 8, 3), tf.float32)
+    signatures, _ = serving_functions(model, spec, modality=None, sampler=None)
+    assert "BiasAdd" in op_types(signatures[PRECOMPUTED], spec)
+    call = _graph_call(model)
+    traced = next(c.cell_contents for c in call.__closure__ if hasattr(c.cell_contents, "get_concrete_function"))
+    assert "BiasAdd" in op_types(traced, tf.TensorSpec((1, 8, 8, 3), tf.float32))
+    assert "BiasAdd" not in op_types(tf.function(lambda x: model(x, training=True)), spec)
