@@ -107,6 +107,7 @@ def _run(script, tmp_path, *extra):
 # Blocks a script's quick run must produce; every bench_*.py in benchmarks/ is run, listed here or not.
 EXPECTED_BLOCKS = {
     "bench_bf16.py": ["resnet3d18 train step"],
+    "bench_bias.py": ["learnet training, batch 2", "learnet inference, batch 1"],
     "bench_training.py": ["learnet: matmul peak", "learnet training"],
     "bench_pipeline.py": ["learnet pipeline vs training", "learnet on flow pipeline vs training"],
     "bench_overhead.py": ["learnet, checkpoint_every=0", "learnet, checkpoint_every=30"],
