@@ -23,7 +23,9 @@ Usage::
 
 Rerunning the same command resumes: finished folds are skipped (the runs are ordinary resumable runs).
 The table goes to ``OUT/leaderboard.md`` and ``OUT/leaderboard.json``; ``--docs docs/benchmarks.md`` also
-replaces the text between ``<!-- leaderboard:start -->`` and ``<!-- leaderboard:end -->`` there.  Accuracy
+replaces the text between ``<!-- leaderboard:start -->`` and ``<!-- leaderboard:end -->`` there.  To re-run some
+rows only, ``--models a,b --keep benchmarks/results/leaderboard-<date>.json`` keeps the other rows of that saved
+table; every row states when and on what machine it was measured.  Accuracy
 does not depend on the machine's load, the time per fold does: the harness waits for a quiet machine before
 each row (``benchmarks/_harness.py``) and records the load beside it.
 """
@@ -91,6 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the one synthetic set every row uses")
     parser.add_argument("--docs", default=None, help="also write the table into this markdown file's markers")
     parser.add_argument("--full", action="store_true", help="print the full-size commands and exit")
+    parser.add_argument("--keep", default=None, metavar="JSON",
+                        help="a saved leaderboard.json whose rows not re-run now stay in the table, with their date")
     parser.add_argument("--render", default=None, metavar="JSON",
                         help="only render a saved leaderboard.json (to the screen and --docs), training nothing")
     args = parser.parse_args(argv)
@@ -183,7 +187,8 @@ def run_row(row: Row, args, harness: Harness) -> dict:
             "pooled": summary["mean_std"]["pooled"], "baselines": summary["baselines_mean_std"],
             "seconds_per_fold_median": statistics.median(seconds) if seconds else float("nan"),
             "wall_s": round(wall, 1), "wait": wait, "load_start": load_start, "load_end": load1(),
-            "command": full_command(row, args, full=False)}
+            "command": full_command(row, args, full=False),
+            "measured": f"{time.strftime('%Y-%m-%d', time.gmtime())}, {_machine(harness.machine)}"}
 
 
 def full_command(row: Row, args, *, full: bool = True) -> str:
@@ -203,6 +208,35 @@ def full_command(row: Row, args, *, full: bool = True) -> str:
     return " ".join(parts)
 
 
+def _machine(machine: dict) -> str:
+    return f"{machine['cpu']}, {machine['logical_cpus']} CPUs"
+
+
+def _stamp(meta: dict) -> str:
+    """A saved table's date and machine, for rows saved before rows carried their own."""
+    return f"{meta['when'].split()[0]}, {meta['machine']}"
+
+
+def kept_rows(path: str | None, args, rerun: list[Row]) -> list[dict]:
+    """The rows of a saved ``leaderboard.json`` that this launch does not re-run, each stamped with the date and
+    machine it was measured on.  The saved table must have the same seeds and data seed (the same folds)."""
+    if path is None:
+        return []
+    saved = json.loads(Path(path).read_text())
+    meta = saved["meta"]
+    if (meta["seeds"], meta["data_seed"]) != (args.seeds, args.data_seed):
+        raise SystemExit(f"leaderboard: --keep {path}: seeds {meta['seeds']} and data seed {meta['data_seed']}, "
+                         f"but this launch has {args.seeds} and {args.data_seed}: not the same folds")
+    stamp = _stamp(meta)
+    again = {r.model for r in rerun}
+    return [{"measured": stamp, **r} for r in saved["rows"] if r["model"] not in again]
+
+
+def in_table_order(records: list[dict]) -> list[dict]:
+    order = {r.model: i for i, r in enumerate(ROWS)}
+    return sorted(records, key=lambda r: order.get(r["model"], len(order)))
+
+
 def _load(r: dict) -> str:
     """The 1-minute load when the row started (after the wait for a quiet machine) and when it ended; the row's
     own training adds about 1.3 on 2 cores."""
@@ -218,8 +252,8 @@ def _pm(d: dict, key: str) -> str:
 def render(records: list[dict], meta: dict) -> str:
     """The leaderboard as markdown: one row per model, its settings and the floors on its own folds."""
     lines = ["| model | input (paper's) | subjects | epochs | precision | parameters | UF1 | UAR | "
-             "majority UF1 | apex-frame LR UF1 | \\|apex − onset\\| LR UF1 | s / fold | load |",
-             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "majority UF1 | apex-frame LR UF1 | \\|apex − onset\\| LR UF1 | s / fold | load | measured |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in records:
         shape = "×".join(map(str, r["input_shape"]))
         paper = "" if r["input_shape"] == r["paper_input"] else f" ({'×'.join(map(str, r['paper_input']))})"
@@ -229,11 +263,12 @@ def render(records: list[dict], meta: dict) -> str:
         lines.append(f"| {r['model']} | {shape}{paper} | {r['subjects']} | {r['epochs'] or 'recipe'} | "
                      f"{r['precision']} | {r['parameters']:,} | **{_pm(r['pooled'], 'uf1')}**{failed} | "
                      f"{_pm(r['pooled'], 'uar')} | {' | '.join(floors)} | {r['seconds_per_fold_median']:.0f} | "
-                     f"{_load(r)} |")
+                     f"{_load(r)} | {r.get('measured') or _stamp(meta)} |")
     lines += ["", "A failed fold (e.g. a diverged loss, stopped by the trainer) has no predictions: the UF1 and "
               "UAR of such a row pool only the folds that finished, and say how many did not.",
               "", f"Mean ± std over training seeds {meta['seeds']} (sample std); LOSO, pooled over folds; "
-              f"synthetic set `{PRESET}`, data seed {meta['data_seed']}.  {meta['when']}; {meta['machine']}."]
+              f"synthetic set `{PRESET}`, data seed {meta['data_seed']}.  Table written {meta['when']}; each row's "
+              "date and machine are in its last column."]
     return "\n".join(lines) + "\n"
 
 
@@ -263,12 +298,11 @@ def main(argv=None) -> int:
     harness = Harness(args, "leaderboard")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    records = []
+    records = kept_rows(args.keep, args, rows)  # read before any training: a bad --keep fails at once
     for row in rows:
-        records.append(run_row(row, args, harness))
+        records = in_table_order(records + [run_row(row, args, harness)])
         meta = {"seeds": args.seeds, "data_seed": args.data_seed, "when": time.strftime("%Y-%m-%d %H:%M UTC",
-                time.gmtime()), "machine": f"{harness.machine['cpu']}, {harness.machine['logical_cpus']} CPUs",
-                "quick": args.quick}
+                time.gmtime()), "machine": _machine(harness.machine), "quick": args.quick}
         # Written after every row: an interrupted leaderboard keeps what it finished.
         (out / "leaderboard.json").write_text(json.dumps({"meta": meta, "machine": harness.machine,
                                                           "rows": records}, indent=2, default=float))

@@ -228,3 +228,32 @@ def test_leaderboard_quick_writes_the_table_and_the_docs(tmp_path):
     docs.write_text(f"{leaderboard.MARKERS[0]}\n{leaderboard.MARKERS[1]}\n")
     assert leaderboard.main(["--render", str(out / "leaderboard.json"), "--docs", str(docs)]) == 0
     assert docs.read_text().count("| learnet | 32×32×3 (112×112×3) |") == 1
+
+
+def _saved_row(model, uf1):
+    stat = lambda m: {"mean": m, "std": 0.01, "seeds": 3}  # noqa: E731
+    floors = {k: {"uf1": stat(0.1)} for k in ("majority", "apex_frame_lr", "apex_onset_diff_lr")}
+    return {"model": model, "input_shape": [32, 32, 3], "paper_input": [112, 112, 3], "epochs": 2, "subjects": 8,
+            "precision": "float32", "parameters": 10, "folds": 24, "failed": 0,
+            "pooled": {"uf1": stat(uf1), "uar": stat(uf1)}, "baselines": floors, "seconds_per_fold_median": 3.0,
+            "load_start": 0.1, "load_end": 1.0, "wait": {"quiet": True}}
+
+
+def test_leaderboard_keep_takes_the_rows_not_rerun_with_their_date(tmp_path):
+    saved = tmp_path / "old.json"
+    meta = {"seeds": "0,1,2", "data_seed": 0, "when": "2026-11-30 10:05 UTC", "machine": "AMD EPYC, 2 CPUs"}
+    saved.write_text(json.dumps({"meta": meta, "rows": [_saved_row("learnet", 0.5), _saved_row("larnet", 0.25)]}))
+    args = leaderboard.parse_args(["--keep", str(saved), "--models", "learnet"])
+    kept = leaderboard.kept_rows(args.keep, args, leaderboard.selected_rows(args))
+    assert [r["model"] for r in kept] == ["larnet"] and kept[0]["measured"] == "2026-11-30, AMD EPYC, 2 CPUs"
+    new = {**_saved_row("learnet", 0.75), "measured": "2026-12-01, Intel Xeon, 2 CPUs"}
+    records = leaderboard.in_table_order(kept + [new])
+    assert [r["model"] for r in records] == ["learnet", "larnet"]  # the table's order, not the launch's
+    table = leaderboard.render(records, {**meta, "when": "2026-12-01 05:00 UTC"})
+    lines = [line for line in table.splitlines() if line.startswith("| l")]
+    assert "**0.750 ± 0.010**" in lines[0] and lines[0].endswith("| 2026-12-01, Intel Xeon, 2 CPUs |")
+    assert "**0.250 ± 0.010**" in lines[1] and lines[1].endswith("| 2026-11-30, AMD EPYC, 2 CPUs |")
+    # A saved table of other folds (another seed set or data seed) is refused before anything trains.
+    other = leaderboard.parse_args(["--keep", str(saved), "--models", "learnet", "--seeds", "0,1"])
+    with pytest.raises(SystemExit, match="not the same folds"):
+        leaderboard.kept_rows(other.keep, other, leaderboard.selected_rows(other))
