@@ -25,6 +25,7 @@ Usage::
 
     python benchmarks/bench_overhead.py --json overhead.json           # learnet and resnet3d18, 12 epochs
     python benchmarks/bench_overhead.py --quick --no-wait              # seconds: checks that it runs
+    python benchmarks/bench_overhead.py --models learnet --cadences 30 --augment '{"rotation": 0}'   # without rotation
 
 Not a test: timings depend on the machine and its load; the harness (``benchmarks/_harness.py``) waits for a
 quiet machine before each fold and records the load at every epoch.
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import tempfile
 import time
@@ -122,19 +124,29 @@ def _dataset(arrays, batch_size: int):
     return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size).with_options(pipeline_options())
 
 
-def measure(harness: Harness, name: str, every: float, args, out: str) -> dict:
-    """One fold of ``name`` with ``checkpoint_every=every``; the harness record of its interleaved epochs."""
-    from kerasmer.training import RunConfig, get_recipe, run
+def fold_config(name: str, every: float, args, out: str):
+    """The :class:`~kerasmer.training.RunConfig` of the measured fold: fold 01 of the demo set, ``args``' epochs,
+    batch, precision and ``--augment`` (which replaces the recipe's augmentation through ``data_options``)."""
+    from kerasmer.training import RunConfig, get_recipe
 
     shape, batch = SETTINGS.get(name, (None, None))
     batch = args.batch or batch or get_recipe(kerasmer.model_info(name).recipe or "quickstart").batch_size
-    config = RunConfig(model=name, data={"synthetic": None}, synthetic={"preset": "demo"}, folds=["01"],
-                       input_shape=list(args.input_shape or shape) if (args.input_shape or shape) else None,
-                       recipe_overrides={"epochs": args.epochs, "batch_size": batch,
-                                         "early_stopping_patience": args.epochs + 1},
-                       precision=args.precision, output_dir=out, baselines=False, checkpoint_every=every)
+    return RunConfig(model=name, data={"synthetic": None}, synthetic={"preset": "demo"}, folds=["01"],
+                     input_shape=list(args.input_shape or shape) if (args.input_shape or shape) else None,
+                     recipe_overrides={"epochs": args.epochs, "batch_size": batch,
+                                       "early_stopping_patience": args.epochs + 1},
+                     data_options={"augment": args.augment} if args.augment is not None else {},
+                     precision=args.precision, output_dir=out, baselines=False, checkpoint_every=every)
+
+
+def measure(harness: Harness, name: str, every: float, args, out: str) -> dict:
+    """One fold of ``name`` with ``checkpoint_every=every``; the harness record of its interleaved epochs."""
+    from kerasmer.training import run
+
+    config = fold_config(name, every, args, out)
+    batch = config.recipe_overrides["batch_size"]
     hook, clock = Interleave(batch), EpochClock()
-    label = f"{name}, checkpoint_every={every:g}"
+    label = f"{name}, checkpoint_every={every:g}" + (f", augment={json.dumps(args.augment)}" if args.augment else "")
     wait = harness.wait_quiet(label)
     run(config, hooks=[hook], progress=False, log=lambda s: None)
     # The same fold again with nothing between its epochs: kerasmer's iterator across epochs (EpochFeed) keeps
@@ -145,11 +157,11 @@ def measure(harness: Harness, name: str, every: float, args, out: str) -> dict:
     return harness.record(label, {**hook.samples, "kerasmer epoch, alone": clock.samples}, unit="s/epoch",
                           wait=wait, loads=hook.loads + clock.loads,
                           higher_is_better=False, info={"batch": batch, "epochs": args.epochs,
-                                                        "input_shape": config.input_shape,
+                                                        "input_shape": config.input_shape, "augment": args.augment,
                                                         "train_clips": int(len(hook.x))})
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="learnet,resnet3d18", help="comma-separated models")
     p.add_argument("--epochs", type=int, default=12, help="epochs per fold (the first is left out)")
@@ -157,10 +169,17 @@ def main(argv=None) -> int:
     p.add_argument("--input-shape", type=lambda s: [int(v) for v in s.split(",")], default=None)
     p.add_argument("--precision", default="float32")
     p.add_argument("--cadences", default="0,30", help="checkpoint_every values compared (default 0,30)")
+    p.add_argument("--augment", type=json.loads, default=None, metavar="JSON",
+                   help='augment settings replacing the recipe\'s, e.g. \'{"rotation": 0}\' (what augmenting costs)')
     add_arguments(p, rounds=1)
     args = p.parse_args(argv)
     if args.quick:
         args.models, args.epochs, args.input_shape = "learnet", 3, [32, 32, 3]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     harness = Harness(args, "bench_overhead")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_overhead_") as tmp:

@@ -257,3 +257,19 @@ def test_leaderboard_keep_takes_the_rows_not_rerun_with_their_date(tmp_path):
     other = leaderboard.parse_args(["--keep", str(saved), "--models", "learnet", "--seeds", "0,1"])
     with pytest.raises(SystemExit, match="not the same folds"):
         leaderboard.kept_rows(other.keep, other, leaderboard.selected_rows(other))
+
+
+def test_overhead_augment_option_replaces_the_recipes_augmentation(tmp_path):
+    # bench_overhead --augment: the fold it measures gets these settings as data_options (which override the
+    # recipe's augmentation); without it the recipe's stays, and the block keeps its old name.
+    ospec = importlib.util.spec_from_file_location("bench_overhead", BENCH / "bench_overhead.py")
+    bench = importlib.util.module_from_spec(ospec)
+    ospec.loader.exec_module(bench)  # finds _harness: leaderboard.py above put benchmarks/ on sys.path
+    args = bench.parse_args(["--models", "learnet", "--augment", '{"rotation": 0}'])
+    config = bench.fold_config("learnet", 30.0, args, str(tmp_path / "a"))
+    assert config.data_options == {"augment": {"rotation": 0}}
+    assert config.recipe_overrides["batch_size"] == 25  # LEARNet's recipe batch
+    plain = bench.fold_config("learnet", 30.0, bench.parse_args(["--models", "learnet"]), str(tmp_path / "b"))
+    assert plain.data_options == {}
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--augment", "rotation=0"])  # not JSON: refused by argparse, naming the option
