@@ -25,7 +25,8 @@ Rerunning the same command resumes: finished folds are skipped (the runs are ord
 The table goes to ``OUT/leaderboard.md`` and ``OUT/leaderboard.json``; ``--docs docs/benchmarks.md`` also
 replaces the text between ``<!-- leaderboard:start -->`` and ``<!-- leaderboard:end -->`` there.  To re-run some
 rows only, ``--models a,b --keep benchmarks/results/leaderboard-<date>.json`` keeps the other rows of that saved
-table; every row states when and on what machine it was measured.  Accuracy
+table, and a re-run row's saved version until its new one is finished (an interrupted launch loses no row);
+every row states when and on what machine it was measured.  Accuracy
 does not depend on the machine's load, the time per fold does: the harness waits for a quiet machine before
 each row (``benchmarks/_harness.py``) and records the load beside it.
 """
@@ -94,7 +95,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--docs", default=None, help="also write the table into this markdown file's markers")
     parser.add_argument("--full", action="store_true", help="print the full-size commands and exit")
     parser.add_argument("--keep", default=None, metavar="JSON",
-                        help="a saved leaderboard.json whose rows not re-run now stay in the table, with their date")
+                        help="a saved leaderboard.json whose rows stay in the table, with their date, until re-run")
     parser.add_argument("--render", default=None, metavar="JSON",
                         help="only render a saved leaderboard.json (to the screen and --docs), training nothing")
     args = parser.parse_args(argv)
@@ -217,9 +218,11 @@ def _stamp(meta: dict) -> str:
     return f"{meta['when'].split()[0]}, {meta['machine']}"
 
 
-def kept_rows(path: str | None, args, rerun: list[Row]) -> list[dict]:
-    """The rows of a saved ``leaderboard.json`` that this launch does not re-run, each stamped with the date and
-    machine it was measured on.  The saved table must have the same seeds and data seed (the same folds)."""
+def kept_rows(path: str | None, args) -> list[dict]:
+    """Every row of a saved ``leaderboard.json``, each stamped with the date and machine it was measured on.  A row
+    this launch re-runs is replaced only when its new row is finished (:func:`with_row`), so that an interrupted
+    launch still holds the saved rows it did not reach.  The saved table must have the same seeds and data seed
+    (the same folds)."""
     if path is None:
         return []
     saved = json.loads(Path(path).read_text())
@@ -228,8 +231,12 @@ def kept_rows(path: str | None, args, rerun: list[Row]) -> list[dict]:
         raise SystemExit(f"leaderboard: --keep {path}: seeds {meta['seeds']} and data seed {meta['data_seed']}, "
                          f"but this launch has {args.seeds} and {args.data_seed}: not the same folds")
     stamp = _stamp(meta)
-    again = {r.model for r in rerun}
-    return [{"measured": stamp, **r} for r in saved["rows"] if r["model"] not in again]
+    return [{"measured": stamp, **r} for r in saved["rows"]]
+
+
+def with_row(records: list[dict], new: dict) -> list[dict]:
+    """``records`` with ``new`` in place of any earlier row of the same model, in the table's order."""
+    return in_table_order([r for r in records if r["model"] != new["model"]] + [new])
 
 
 def in_table_order(records: list[dict]) -> list[dict]:
@@ -298,9 +305,9 @@ def main(argv=None) -> int:
     harness = Harness(args, "leaderboard")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    records = kept_rows(args.keep, args, rows)  # read before any training: a bad --keep fails at once
+    records = kept_rows(args.keep, args)  # read before any training: a bad --keep fails at once
     for row in rows:
-        records = in_table_order(records + [run_row(row, args, harness)])
+        records = with_row(records, run_row(row, args, harness))
         meta = {"seeds": args.seeds, "data_seed": args.data_seed, "when": time.strftime("%Y-%m-%d %H:%M UTC",
                 time.gmtime()), "machine": _machine(harness.machine), "quick": args.quick}
         # Written after every row: an interrupted leaderboard keeps what it finished.

@@ -244,10 +244,12 @@ def test_leaderboard_keep_takes_the_rows_not_rerun_with_their_date(tmp_path):
     meta = {"seeds": "0,1,2", "data_seed": 0, "when": "2026-11-30 10:05 UTC", "machine": "AMD EPYC, 2 CPUs"}
     saved.write_text(json.dumps({"meta": meta, "rows": [_saved_row("learnet", 0.5), _saved_row("larnet", 0.25)]}))
     args = leaderboard.parse_args(["--keep", str(saved), "--models", "learnet"])
-    kept = leaderboard.kept_rows(args.keep, args, leaderboard.selected_rows(args))
-    assert [r["model"] for r in kept] == ["larnet"] and kept[0]["measured"] == "2026-11-30, AMD EPYC, 2 CPUs"
+    kept = leaderboard.kept_rows(args.keep, args)
+    # Until learnet's new row is finished its saved row stays: an interrupted launch loses no row.
+    assert [r["model"] for r in kept] == ["learnet", "larnet"]
+    assert all(r["measured"] == "2026-11-30, AMD EPYC, 2 CPUs" for r in kept)
     new = {**_saved_row("learnet", 0.75), "measured": "2026-12-01, Intel Xeon, 2 CPUs"}
-    records = leaderboard.in_table_order(kept + [new])
+    records = leaderboard.with_row(kept, new)  # replaces learnet's saved row, appended last
     assert [r["model"] for r in records] == ["learnet", "larnet"]  # the table's order, not the launch's
     table = leaderboard.render(records, {**meta, "when": "2026-12-01 05:00 UTC"})
     lines = [line for line in table.splitlines() if line.startswith("| l")]
@@ -256,7 +258,7 @@ def test_leaderboard_keep_takes_the_rows_not_rerun_with_their_date(tmp_path):
     # A saved table of other folds (another seed set or data seed) is refused before anything trains.
     other = leaderboard.parse_args(["--keep", str(saved), "--models", "learnet", "--seeds", "0,1"])
     with pytest.raises(SystemExit, match="not the same folds"):
-        leaderboard.kept_rows(other.keep, other, leaderboard.selected_rows(other))
+        leaderboard.kept_rows(other.keep, other)
 
 
 def test_overhead_augment_option_replaces_the_recipes_augmentation(tmp_path):

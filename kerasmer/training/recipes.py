@@ -186,6 +186,10 @@ _ADAM_B2 = _KD + "Adam's usual 0.999; the paper gives none"
 _MA = "paper §4.2"
 _MA_COLOR_ROT = {"flip": False, "brightness": 0.0, "color_shift": 20 / 255, "rotation": 8.0, "probability": 0.5}
 _MA_CROP = {"corner_crop": 224 / 240}
+# LEARNet §IV's offline pool (seven angles, 15° apart, equalised, each also flipped), drawn online: one image of
+# the pool per clip and epoch.  Equalisation with probability 0.5 keeps the unenhanced image, which is what the
+# test clips are, in the training distribution (docs/architectures.md, "LEARNet's augmentation").
+_LEARNET_AUGMENT = {"flip": True, "rotation": 45.0, "rotation_step": 15.0, "brightness": 0.0, "equalize": 0.5}
 _MA_SOURCES = {
     "optimizer": _MA + ": 'batch gradient descent with a momentum of 0.9' (Caffe SGD)",
     "momentum": _MA + ": 'momentum=0.9' in the HDE, CDE and LOSO settings",
@@ -291,7 +295,7 @@ RECIPES: dict[str, Recipe] = {
                  "balance": _NO_BAL + " for pretraining"}),
     "learnet": Recipe(
         "learnet", "LEARNet (Verma et al., IEEE TIP 2019)", optimizer="sgd", learning_rate=1e-3, momentum=0.9,
-        batch_size=25, epochs=100,
+        batch_size=25, epochs=100, augment=dict(_LEARNET_AUGMENT),
         sources={"optimizer": _LEARNET + ": 'Stochastic gradient descent (SGD)'",
                  "momentum": "inferred: trained in MATLAB r2018a (§IV), whose SGD solver ('sgdm') defaults to "
                              "momentum 0.9; not stated",
@@ -300,7 +304,11 @@ RECIPES: dict[str, Recipe] = {
                  "weight_decay": _KD + "not stated (MATLAB's default L2Regularization would be 1e-4)",
                  "batch_size": _LEARNET + ": 'min batch size to 25'", "epochs": _LEARNET + ": 'train up to 100 epochs'",
                  "schedule": "inferred: the paper names none and MATLAB's default schedule is constant",
-                 "early_stopping_patience": _NO_ES, "kernel_init": _KERAS_INIT, "augment": _NO_AUG,
+                 "early_stopping_patience": _NO_ES, "kernel_init": _KERAS_INIT,
+                 "augment": _LEARNET + ": 'each dynamic image is rotated between [-45°, 45°] with the increment of "
+                            "15°, enhanced by histogram equalization and then all generated images are flipped "
+                            "horizontally'; drawn online, one of the pool's images per clip and epoch, equalised "
+                            "with probability 0.5 (docs/architectures.md, 'LEARNet's augmentation')",
                  "balance": _NO_BAL}),
     "quickstart": Recipe(
         "quickstart", "kerasmer quickstart's fast demo setting (not a paper's)", optimizer="adam",

@@ -38,7 +38,8 @@ def test_spec_options_reach_the_right_splits():
     every, train = TrainSpec("shallow_conv3d_mhsa", names, get_recipe("shallow")).pipeline_options()
     assert "augment" not in every and train["augment"] == SHALLOW_AUGMENT  # training batches only
     every, train = TrainSpec("learnet", names, get_recipe("learnet"), input_shape=(32, 32, 3)).pipeline_options()
-    assert every == {"modality": "dynamic_image", "input_shape": (32, 32, 3)} and train == {}
+    assert every == {"modality": "dynamic_image", "input_shape": (32, 32, 3)}
+    assert train == {"augment": get_recipe("learnet").augment}  # LEARNet §IV's rotation/equalisation/flip pool
     # the run's data_options win over the model spec
     every, _ = TrainSpec("meranet18", names, get_recipe("meranet"),
                          data_options={"sampler": "uniform", "balance": True}).pipeline_options()

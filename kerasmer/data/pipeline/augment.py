@@ -8,6 +8,8 @@ key (default)             effect
 ========================= ==================================================================
 ``flip`` (True)           left-right flip with probability 0.5
 ``rotation`` (5.0)        rotation about the centre, uniform in ±degrees (reflected border)
+``rotation_step`` (0.0)   > 0: the angle is instead drawn uniformly from the multiples of this
+                          many degrees in ±``rotation`` (LEARNet's pool: ±45° by 15°)
 ``brightness`` (0.1)      add one value uniform in ±fraction × 255
 ``contrast`` (0.0)        scale about the clip's per-channel mean by a factor in 1 ± value
 ``color_shift`` (0.0)     add one value per colour channel, uniform in ±fraction × 255
@@ -15,12 +17,14 @@ key (default)             effect
 ``corner_crop`` (0.0)     crop one of the four corners, this fraction of each side, and resize
                           it back (Micro-Attention's 224-of-240 crops: ``224 / 240``); 0 = off
 ``smoothing`` (0)         box blur with a window drawn uniformly in 1..value pixels; 0 = off
+``equalize`` (0.0)        the chance that a clip is histogram-equalised, each frame and channel
+                          on its own (OpenCV's ``equalizeHist`` mapping; LEARNet's enhancement)
 ``probability`` (1.0)     the chance that each of rotation, brightness, contrast, colour
                           shift, corner crop and smoothing is applied to a clip (independent
                           draws; Micro-Attention's "selecting probability of 0.5")
 ========================= ==================================================================
 
-Contrast, colour shift, salt-and-pepper, corner crop and smoothing are off by
+Contrast, colour shift, salt-and-pepper, corner crop, smoothing and equalisation are off by
 default so that ``augment=None`` keeps the flip/rotation/brightness recipe
 earlier versions used; ``probability`` 1.0 draws no gates, so those outputs
 are unchanged too.  :data:`SHALLOW_AUGMENT`
@@ -46,8 +50,9 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-DEFAULT_AUGMENT = {"flip": True, "rotation": 5.0, "brightness": 0.1, "contrast": 0.0, "color_shift": 0.0,
-                   "salt_pepper": 0.0, "corner_crop": 0.0, "smoothing": 0, "probability": 1.0}
+DEFAULT_AUGMENT = {"flip": True, "rotation": 5.0, "rotation_step": 0.0, "brightness": 0.1, "contrast": 0.0,
+                   "color_shift": 0.0, "salt_pepper": 0.0, "corner_crop": 0.0, "smoothing": 0, "equalize": 0.0,
+                   "probability": 1.0}
 """What ``augment=None`` / ``True`` applies during training."""
 
 # The shallow Conv + multi-head self-attention paper, §3 "Evaluation": "The samples are augmented with
@@ -59,7 +64,7 @@ SHALLOW_AUGMENT = {"flip": True, "rotation": 0.0, "brightness": 0.1, "contrast":
 
 The registry gives it to those models (``model_info(name).augment``)."""
 
-PHOTOMETRIC = ("brightness", "contrast", "color_shift", "salt_pepper")
+PHOTOMETRIC = ("brightness", "contrast", "color_shift", "salt_pepper", "equalize")
 IMAGE_ONLY = PHOTOMETRIC + ("corner_crop", "smoothing")  # no meaning for (or not written for) flow vectors
 
 
@@ -101,14 +106,17 @@ def resolve_augment(augment, training: bool) -> dict | None:
 
 def _check_ranges(settings: Mapping) -> None:
     """Raise ValueError naming the first key whose value is out of its range."""
-    limits = {"rotation": 180.0, "corner_crop": 1.0, "probability": 1.0, "smoothing": 64.0,
-              **{k: 1.0 for k in PHOTOMETRIC}}
+    limits = {"rotation": 180.0, "rotation_step": 180.0, "corner_crop": 1.0, "probability": 1.0,
+              "smoothing": 64.0, **{k: 1.0 for k in PHOTOMETRIC}}
     for key, top in limits.items():
         value = float(settings[key])
         if not 0 <= value <= top:
             raise ValueError(f"augment[{key!r}] must be in [0, {top:g}], got {settings[key]!r}")
     if float(settings["smoothing"]) != int(float(settings["smoothing"])):
         raise ValueError(f"augment['smoothing'] is a window size in pixels (an int), got {settings['smoothing']!r}")
+    if float(settings["rotation_step"]) > float(settings["rotation"]):
+        raise ValueError(f"augment['rotation_step'] ({settings['rotation_step']!r}) exceeds augment['rotation'] "
+                         f"({settings['rotation']!r}): no angle but 0 could be drawn")
 
 
 # From this many channels up (a clip's frames folded into channels), :func:`_rotate` samples with gathers: the
@@ -250,6 +258,19 @@ def image_augment(settings: Mapping, input_shape, seed: int):
     return apply
 
 
+def _draw_angle(max_angle: float, step: float, s):
+    """The rotation angle in radians on sub-seed ``s + [0, 2]``: uniform in ``±max_angle``, or, with ``step > 0``,
+    uniform over the multiples of ``step`` in ``±max_angle`` (LEARNet §IV: "rotated between [-45°, 45°] with the
+    increment of 15°", seven angles, 0° among them)."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    if step > 0:
+        n = int(math.floor(max_angle / step + 1e-6))  # 1e-6: 45 / 15 in radians is 2.9999999999999996
+        k = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-n, maxval=n + 1, dtype=tf.int32)
+        return tf.cast(k, tf.float32) * step
+    return tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
+
+
 def _gate(probability: float, s, k: int):
     """1.0 with ``probability`` (a fresh stateless draw on sub-seed ``10 + k``); the constant 1.0 when it is 1."""
     import tensorflow as tf  # heavy: loads only when a dataset is built
@@ -264,6 +285,7 @@ def _geometric_ops(settings: Mapping, input_shape):
     import tensorflow as tf  # heavy: loads only when a dataset is built
 
     max_angle = math.radians(float(settings.get("rotation", 0.0)))
+    step = math.radians(float(settings.get("rotation_step", 0.0)))
     flip, p = bool(settings.get("flip", False)), float(settings.get("probability", 1.0))
     crop, window = float(settings.get("corner_crop", 0.0)), int(settings.get("smoothing", 0))
     size = tuple(input_shape)[-3:-1]
@@ -273,8 +295,7 @@ def _geometric_ops(settings: Mapping, input_shape):
             do = tf.random.stateless_uniform((), seed=s + [0, 1]) < 0.5
             x = tf.cond(do, lambda: tf.reverse(x, axis=[1]), lambda: x)
         if max_angle > 0:
-            angle = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
-            x = _rotate(x, angle * _gate(p, s, 2))
+            x = _rotate(x, _draw_angle(max_angle, step, s) * _gate(p, s, 2))
         if 0 < crop < 1:
             corner = tf.random.stateless_uniform((), seed=s + [0, 7], minval=0, maxval=4, dtype=tf.int32)
             x = tf.cond(_gate(p, s, 7) > 0, lambda: _corner_crop(x, crop, corner, size), lambda: x)
@@ -293,8 +314,12 @@ def _photometric_ops(settings: Mapping, input_shape):
     brightness, contrast = float(settings.get("brightness", 0.0)), float(settings.get("contrast", 0.0))
     color_shift, salt_pepper = float(settings.get("color_shift", 0.0)), float(settings.get("salt_pepper", 0.0))
     p, channels = float(settings.get("probability", 1.0)), int(input_shape[-1])
+    equalize = float(settings.get("equalize", 0.0))
 
     def photometric(x, s):
+        if equalize > 0:  # first: LEARNet equalises the rotated image, before anything else touches it
+            do = tf.random.stateless_uniform((), seed=s + [0, 9]) < equalize
+            x = tf.cond(do, lambda: equalize_histogram(x), lambda: x)
         if brightness > 0:
             delta = tf.random.stateless_uniform((), seed=s + [0, 3], minval=-brightness, maxval=brightness)
             x = x + delta * 255.0 * _gate(p, s, 3)
@@ -318,7 +343,46 @@ def _photometric_ops(settings: Mapping, input_shape):
     return photometric
 
 
-def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0):
+def equalize_histogram(x):
+    """Histogram equalisation of every frame and channel of an (H, W, C) or (T, H, W, C) tensor in [0, 255].
+
+    OpenCV's ``equalizeHist`` mapping, in float32 as it computes it: a value's level is ``floor(x)``, the lowest
+    level present maps to 0 and level ``i`` to ``round((cdf(i) - cdf(lowest)) * 255 / (pixels - cdf(lowest)))``;
+    a channel with one level only is left as it is.  On integer values it equals ``cv2.equalizeHist`` per channel
+    (``tests/data/test_augment_equalize.py``).  LEARNet (Verma et al., IEEE TIP 2019, §IV): "enhanced by
+    histogram equalization".
+
+    Args:
+        x: float tensor, values in [0, 255] (others are clipped to it for the histogram).
+
+    Returns:
+        A float32 tensor of ``x``'s shape, values on the 256 levels.
+
+    Example:
+        >>> y = equalize_histogram(tf.constant(image, tf.float32))  # doctest: +SKIP
+    """
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    x = tf.convert_to_tensor(x, tf.float32)
+    shape, rank = tf.shape(x), len(x.shape)
+    order = (2, 0, 1) if rank == 3 else (0, 3, 1, 2)  # channels (and frames) first, pixels last
+    planes = tf.transpose(x, order)
+    flat = tf.reshape(planes, (-1, shape[-3] * shape[-2]))
+    levels = tf.cast(tf.clip_by_value(tf.floor(flat), 0.0, 255.0), tf.int32)
+    hist = tf.math.bincount(levels, minlength=256, maxlength=256, axis=-1)
+    cdf = tf.cumsum(hist, axis=-1)
+    lowest = tf.reduce_min(tf.where(hist > 0, cdf, tf.reduce_max(cdf, axis=-1, keepdims=True)), axis=-1,
+                           keepdims=True)  # the count of the lowest level present
+    total = tf.cast(tf.shape(flat)[-1], tf.int32)
+    single = lowest == total  # one level only: OpenCV leaves it
+    scale = 255.0 / tf.cast(tf.maximum(total - lowest, 1), tf.float32)
+    lut = tf.clip_by_value(tf.round(tf.cast(cdf - lowest, tf.float32) * scale), 0.0, 255.0)
+    mapped = tf.where(single, flat, tf.gather(lut, levels, batch_dims=1))
+    inverse = (1, 2, 0) if rank == 3 else (0, 2, 3, 1)
+    return tf.transpose(tf.reshape(mapped, tf.shape(planes)), inverse)
+
+
+def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0, rotation_step: float = 0.0):
     """Augmentation for ``(u, v, strain)`` inputs, in TensorFlow, for ``tf.data`` maps.
 
     A flow field is not an image: flipping left-right must also negate u, and
@@ -330,6 +394,7 @@ def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0
     Args:
         flip: random left-right flip (probability 0.5).
         rotation: largest rotation in degrees, uniform in ``[-rotation, rotation]``.
+        rotation_step: > 0: the angle is drawn from the multiples of this many degrees instead.
         seed: fixed part of the stateless random seed.
 
     Returns:
@@ -343,7 +408,7 @@ def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0
     """
     import tensorflow as tf  # heavy: loads only when a dataset is built
 
-    max_angle = math.radians(float(rotation))
+    max_angle, step = math.radians(float(rotation)), math.radians(float(rotation_step))
 
     def apply(x, rnd):
         s = tf.stack([tf.cast(rnd, tf.int64), tf.cast(seed, tf.int64)])  # seed: an int or a traced int64
@@ -355,7 +420,7 @@ def make_flow_augment(*, flip: bool = True, rotation: float = 5.0, seed: int = 0
             strain = tf.where(do, tf.reverse(strain, axis=[1]), strain)
         x = tf.stack([u, v, strain], axis=-1)
         if max_angle > 0:
-            angle = tf.random.stateless_uniform((), seed=s + [0, 2], minval=-max_angle, maxval=max_angle)
+            angle = _draw_angle(max_angle, step, s)
             # output pixel -> input pixel is a rotation by +angle about the centre, so a
             # displacement d at the input is R(-angle) d at the output
             x = _rotate(x, angle)
@@ -391,9 +456,10 @@ def make_augment(settings: Mapping, input_shape, seed: int, modality: str, user_
         if asked:
             raise ValueError(f"augment: {asked} cannot be applied to 'flow' inputs (displacements, not "
                              "intensities); flow gets flip (negating u) and rotation only")
-        return make_flow_augment(flip=bool(settings["flip"]), rotation=float(settings["rotation"]), seed=seed)
+        return make_flow_augment(flip=bool(settings["flip"]), rotation=float(settings["rotation"]), seed=seed,
+                                 rotation_step=float(settings["rotation_step"]))
     return image_augment(settings, input_shape, seed)
 
 
-__all__ = ["DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "image_augment", "make_augment", "make_flow_augment",
+__all__ = ["DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "equalize_histogram", "image_augment", "make_augment", "make_flow_augment",
            "resolve_augment"]
