@@ -173,8 +173,6 @@ class Recipe:
 
 
 _KD = "kerasmer default: "
-_NO_AUG = (_KD + "the paper names no augmentation: the model spec's, else the pipeline default (flip, ±5°, "
-           "±10 % brightness)")
 _NO_BAL = _KD + "the paper names no class resampling"
 _NO_WD = _KD + "the paper states no weight decay"
 _NO_ES = _KD + "the paper names no early stopping: every epoch is trained"
@@ -259,6 +257,7 @@ RECIPES: dict[str, Recipe] = {
     "meranet": Recipe(
         "meranet", "MERANet (3D residual attention network for MER); warm-up: Ma & Yarats 2019 [22]",
         optimizer="adam", learning_rate=0.1, batch_size=8, epochs=100, schedule="warmup_cosine", kernel_init="xavier",
+        augment={"flip": True, "rotation": 0.0, "brightness": 0.0},
         sources={"optimizer": _MERANET + ": 'The optimizer proposed in [22]' (Ma & Yarats: Adam, untuned warm-up)",
                  "learning_rate": _MERANET + ": 'The learning rate is initialized to 0.1'", "beta_2": _ADAM_B2,
                  "weight_decay": _NO_WD, "batch_size": _MERANET + ": 'a batch size of 8'",
@@ -269,7 +268,8 @@ RECIPES: dict[str, Recipe] = {
                  "warmup_fraction": _KD + "caps the warm-up at 10 % of the fold's steps, so the peak is reached "
                                     "(2,000 steps outlast 100 epochs of 12 steps)",
                  "early_stopping_patience": _NO_ES, "kernel_init": _MERANET + ": Xavier initialisation",
-                 "augment": _NO_AUG, "balance": _NO_BAL}),
+                 "augment": "paper §4.2: 'each sample is horizontally flipped with 0.5 probability' (nothing else)",
+                 "balance": _NO_BAL}),
     "micro_attention": Recipe(
         "micro_attention", "Micro-Attention for MER (Wang et al.), fine-tuning; per protocol: LOSO, CDE, HDE",
         optimizer="sgd", learning_rate=1e-3, momentum=0.9, weight_decay=5e-4, batch_size=10, epochs=30,

@@ -256,3 +256,13 @@ def test_an_epoch_override_replaces_the_papers_iteration_budget():
     assert get_recipe("larnet", epochs=None).iterations == 12000  # an unset CLI flag keeps the paper's
     with pytest.raises(ValueError, match="set epochs .* or iterations .*not both"):
         get_recipe("larnet", epochs=10, iterations=500)
+
+
+def test_meranet_recipe_augments_with_the_papers_flip_only():
+    # MERANet §4.2: "each sample is horizontally flipped with 0.5 probability", and nothing else
+    from kerasmer.data.pipeline.augment import resolve_augment
+
+    settings = resolve_augment(get_recipe("meranet").augment, True)
+    assert settings["flip"] is True
+    assert all(settings[k] == 0 for k in settings if k not in ("flip", "probability"))
+    assert "horizontally flipped" in get_recipe("meranet").sources["augment"]
