@@ -241,6 +241,7 @@ RECIPES: dict[str, Recipe] = {
         learning_rate=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4, batch_size=64, iterations=12_000,
         # Sensors 2021, §3: the ImageNet-pretrained Attention-92/56 stages were frozen.
         freeze_pretrained=("stage1_*", "stage2_*"),
+        augment={"flip": True, "vertical_flip": True, "pad_crop": 4, "rotation": 0.0, "brightness": 0.0},
         sources={"optimizer": _LARNET + ": 'Nesterov SGD'", "nesterov": _LARNET + ": 'Nesterov SGD'",
                  "momentum": _LARNET + ": 'a momentum of 0.9'",
                  "weight_decay": _LARNET + ": 'A weight decay of 0.0001'",
@@ -251,8 +252,9 @@ RECIPES: dict[str, Recipe] = {
                  "early_stopping_patience": _LARNET + ": a fixed 12,000 iterations",
                  "kernel_init": _KERAS_INIT,
                  "freeze_pretrained": "paper §3: the ImageNet-pretrained stages are frozen",
-                 "augment": _KD + "the pipeline default; §4.2.1's horizontal and vertical flips and 4-pixel padding "
-                            "are not yet a recipe setting",
+                 "augment": _LARNET + ": 'padded by four pixels on each side ... horizontal and vertical flip' "
+                            "(Wang et al.'s CIFAR recipe: pad, then a random crop of the original size; padded with 0, "
+                            "docs/architectures.md)",
                  "balance": _NO_BAL}),
     "meranet": Recipe(
         "meranet", "MERANet (3D residual attention network for MER); warm-up: Ma & Yarats 2019 [22]",

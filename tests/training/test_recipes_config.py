@@ -232,7 +232,7 @@ def test_recipe_data_settings_reach_training_batches_only_with_run_options_first
     assert spec.pipeline_options()[1] == {"augment": False, "balance": False}  # the run's data_options win
     from kerasmer.data import SHALLOW_AUGMENT
 
-    spec = TrainSpec("shallow_conv2d_mhsa", names, get_recipe("larnet"))
+    spec = TrainSpec("shallow_conv2d_mhsa", names, get_recipe("quickstart"))
     assert spec.pipeline_options()[1] == {"augment": SHALLOW_AUGMENT}  # no recipe setting: the model spec's
     calls = []
     monkeypatch.setattr(trainer_mod.kdata, "make_dataset", lambda df, **kw: calls.append(kw))

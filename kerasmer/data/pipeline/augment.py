@@ -7,6 +7,7 @@ get, each switchable in the ``augment=`` dict of ``make_dataset``:
 key (default)             effect
 ========================= ==================================================================
 ``flip`` (True)           left-right flip with probability 0.5
+``vertical_flip`` (False) up-down flip with probability 0.5 (LARNet §4.2.1)
 ``rotation`` (5.0)        rotation about the centre, uniform in ±degrees (reflected border)
 ``rotation_step`` (0.0)   > 0: the angle is instead drawn uniformly from the multiples of this
                           many degrees in ±``rotation`` (LEARNet's pool: ±45° by 15°)
@@ -17,6 +18,8 @@ key (default)             effect
 ``corner_crop`` (0.0)     crop one of the four corners, this fraction of each side, and resize
                           it back (Micro-Attention's 224-of-240 crops: ``224 / 240``); 0 = off
 ``smoothing`` (0)         box blur with a window drawn uniformly in 1..value pixels; 0 = off
+``pad_crop`` (0)          pad this many pixels of 0 on each side and crop the original size at a
+                          random offset (LARNet's "padded by four pixels"); 0 = off
 ``equalize`` (0.0)        the chance that a clip is histogram-equalised, each frame and channel
                           on its own (OpenCV's ``equalizeHist`` mapping; LEARNet's enhancement)
 ``probability`` (1.0)     the chance that each of rotation, brightness, contrast, colour
@@ -50,9 +53,9 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-DEFAULT_AUGMENT = {"flip": True, "rotation": 5.0, "rotation_step": 0.0, "brightness": 0.1, "contrast": 0.0,
-                   "color_shift": 0.0, "salt_pepper": 0.0, "corner_crop": 0.0, "smoothing": 0, "equalize": 0.0,
-                   "probability": 1.0}
+DEFAULT_AUGMENT = {"flip": True, "vertical_flip": False, "rotation": 5.0, "rotation_step": 0.0, "brightness": 0.1,
+                   "contrast": 0.0, "color_shift": 0.0, "salt_pepper": 0.0, "corner_crop": 0.0, "smoothing": 0,
+                   "pad_crop": 0, "equalize": 0.0, "probability": 1.0}
 """What ``augment=None`` / ``True`` applies during training."""
 
 # The shallow Conv + multi-head self-attention paper, §3 "Evaluation": "The samples are augmented with
@@ -65,7 +68,7 @@ SHALLOW_AUGMENT = {"flip": True, "rotation": 0.0, "brightness": 0.1, "contrast":
 The registry gives it to those models (``model_info(name).augment``)."""
 
 PHOTOMETRIC = ("brightness", "contrast", "color_shift", "salt_pepper", "equalize")
-IMAGE_ONLY = PHOTOMETRIC + ("corner_crop", "smoothing")  # no meaning for (or not written for) flow vectors
+IMAGE_ONLY = PHOTOMETRIC + ("corner_crop", "smoothing", "vertical_flip", "pad_crop")  # not written for flow vectors
 
 
 def resolve_augment(augment, training: bool) -> dict | None:
@@ -107,13 +110,14 @@ def resolve_augment(augment, training: bool) -> dict | None:
 def _check_ranges(settings: Mapping) -> None:
     """Raise ValueError naming the first key whose value is out of its range."""
     limits = {"rotation": 180.0, "rotation_step": 180.0, "corner_crop": 1.0, "probability": 1.0,
-              "smoothing": 64.0, **{k: 1.0 for k in PHOTOMETRIC}}
+              "smoothing": 64.0, "pad_crop": 64.0, **{k: 1.0 for k in PHOTOMETRIC}}
     for key, top in limits.items():
         value = float(settings[key])
         if not 0 <= value <= top:
             raise ValueError(f"augment[{key!r}] must be in [0, {top:g}], got {settings[key]!r}")
-    if float(settings["smoothing"]) != int(float(settings["smoothing"])):
-        raise ValueError(f"augment['smoothing'] is a window size in pixels (an int), got {settings['smoothing']!r}")
+    for key in ("smoothing", "pad_crop"):
+        if float(settings[key]) != int(float(settings[key])):
+            raise ValueError(f"augment[{key!r}] is a size in pixels (an int), got {settings[key]!r}")
     if float(settings["rotation_step"]) > float(settings["rotation"]):
         raise ValueError(f"augment['rotation_step'] ({settings['rotation_step']!r}) exceeds augment['rotation'] "
                          f"({settings['rotation']!r}): no angle but 0 could be drawn")
@@ -209,6 +213,15 @@ def _corner_crop(x, fraction: float, corner, size):
     return tf.image.resize(crop, (h, w), method="bilinear")
 
 
+def _pad_crop(x, pad: int, offset, size):
+    """Pad an (H, W, C) tensor with ``pad`` pixels of 0 on each side, then crop (H, W) at ``offset`` (two ints in
+    ``0..2 pad``).  LARNet §4.2.1, after Wang et al.'s CIFAR recipe: "padded by four pixels on each side"."""
+    import tensorflow as tf  # heavy: loads only when a dataset is built
+
+    padded = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]])
+    return tf.slice(padded, tf.stack([offset[0], offset[1], 0]), [int(size[0]), int(size[1]), int(x.shape[-1])])
+
+
 def _smooth(x, window, largest: int):
     """Box blur of an (H, W, C) tensor with a ``window`` × ``window`` mean (1 = unchanged), ``window <= largest``.
 
@@ -288,14 +301,21 @@ def _geometric_ops(settings: Mapping, input_shape):
     step = math.radians(float(settings.get("rotation_step", 0.0)))
     flip, p = bool(settings.get("flip", False)), float(settings.get("probability", 1.0))
     crop, window = float(settings.get("corner_crop", 0.0)), int(settings.get("smoothing", 0))
+    vflip, pad = bool(settings.get("vertical_flip", False)), int(settings.get("pad_crop", 0))
     size = tuple(input_shape)[-3:-1]
 
     def geometric(x, s):
         if flip:
             do = tf.random.stateless_uniform((), seed=s + [0, 1]) < 0.5
             x = tf.cond(do, lambda: tf.reverse(x, axis=[1]), lambda: x)
+        if vflip:  # sub-seeds 19 and 20: clear of the gates' 10 + k
+            do = tf.random.stateless_uniform((), seed=s + [0, 19]) < 0.5
+            x = tf.cond(do, lambda: tf.reverse(x, axis=[0]), lambda: x)
         if max_angle > 0:
             x = _rotate(x, _draw_angle(max_angle, step, s) * _gate(p, s, 2))
+        if pad > 0:
+            x = _pad_crop(x, pad, tf.random.stateless_uniform((2,), seed=s + [0, 20], minval=0, maxval=2 * pad + 1,
+                                                              dtype=tf.int32), size)
         if 0 < crop < 1:
             corner = tf.random.stateless_uniform((), seed=s + [0, 7], minval=0, maxval=4, dtype=tf.int32)
             x = tf.cond(_gate(p, s, 7) > 0, lambda: _corner_crop(x, crop, corner, size), lambda: x)
