@@ -6,16 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from kerasmer.data.pipeline.augment import equalize_histogram, image_augment, make_augment, resolve_augment
+from kerasmer.data.pipeline.augment import equalize_histogram, make_augment, resolve_augment
+from tests.data.augment_util import apply_augment as _apply
 
 OFF = {"flip": False, "rotation": 0.0, "brightness": 0.0}
-
-
-def _apply(settings, x, rnd, seed=0):
-    import tensorflow as tf
-
-    apply = image_augment(resolve_augment(settings, True), x.shape, seed)
-    return apply(tf.constant(x), tf.constant(rnd, tf.int64)).numpy()
 
 
 def _images():

@@ -12,6 +12,7 @@ from kerasmer.data import (
 )
 from kerasmer.data.preprocess import samplers
 from kerasmer.data.preprocess.face import apply_crop
+from tests.data.augment_util import apply_augment as _apply
 
 CLASSES = ["negative", "positive", "surprise"]
 CLIP = (4, 16, 16, 1)
@@ -339,15 +340,6 @@ def test_oversample_holds_every_class_as_often_as_the_largest(df):
         assert sorted(negative) == sorted(data[data["emotion"] == "negative"]["onset"].astype(float))  # each once
     with pytest.raises(ValueError, match="'oversample' is for training sets"):
         make_dataset(data, modality="test_row_id", input_shape=(2, 2, 1), class_names=CLASSES, balance="oversample")
-
-
-def _apply(settings, x, rnd, seed=0):
-    import tensorflow as tf
-
-    from kerasmer.data.pipeline.augment import image_augment, resolve_augment
-
-    apply = image_augment(resolve_augment(settings, True), x.shape, seed)
-    return apply(tf.constant(x), tf.constant(rnd, tf.int64)).numpy()
 
 
 def test_corner_crop_takes_one_of_the_four_corners_and_resizes_back():

@@ -481,5 +481,5 @@ def make_augment(settings: Mapping, input_shape, seed: int, modality: str, user_
     return image_augment(settings, input_shape, seed)
 
 
-__all__ = ["DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "equalize_histogram", "image_augment", "make_augment", "make_flow_augment",
-           "resolve_augment"]
+__all__ = ["DEFAULT_AUGMENT", "SHALLOW_AUGMENT", "equalize_histogram", "image_augment", "make_augment",
+           "make_flow_augment", "resolve_augment"]
